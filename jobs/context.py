@@ -1,0 +1,47 @@
+"""What a running job gets besides its configuration: where to write, budget, seed, checkpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobContext:
+    trial_id: str
+    trial_dir: Path
+    budget: float | None
+    seed: int
+    options: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.trial_dir / "checkpoint"
+
+    @property
+    def cpus(self) -> int:
+        """CPUs this trial may use: SLURM's allocation, else the local executor's share."""
+        for var in ("SLURM_CPUS_PER_TASK", "ORCH_CPUS"):
+            value = os.environ.get(var, "")
+            if value.isdigit() and int(value) > 0:
+                return int(value)
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+    @property
+    def gpus(self) -> int:
+        """GPUs allocated to this trial (what GPU-hours are billed by)."""
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+        if not visible or visible in ("-1", "NoDevFiles"):
+            return 0
+        return len([d for d in visible.split(",") if d.strip()])
+
+    def epochs(self, default: int) -> int:
+        """The epoch budget: the strategy's budget, else --epochs, else the job's default."""
+        if self.budget is not None:
+            return max(1, int(round(self.budget)))
+        if self.options.get("epochs"):
+            return max(1, int(self.options["epochs"]))
+        return default

@@ -1,0 +1,1 @@
+"""Where trials run: local processes (the default) or SLURM jobs through submitit."""

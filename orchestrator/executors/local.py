@@ -1,0 +1,160 @@
+"""Local executor: each trial is its own worker process (``python -m orchestrator.worker DIR``).
+
+A crash, ``sys.exit`` or segfault in a trial ends only that process. Workers run in their own
+session, so a controller killed with SIGKILL leaves them running, and a resumed controller finds
+them again by pid and start time instead of starting the trial twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.executors.base import Executor, Handle, Outcome, tail
+from orchestrator.store.paths import TrialPaths
+from orchestrator.trial import Trial, TrialStatus
+
+
+@dataclass
+class _Running:
+    handle: Handle
+    paths: TrialPaths
+    pid: int
+    start_ticks: int | None
+    proc: subprocess.Popen[bytes] | None  # None when re-attached (not our child)
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks since boot (field 22 of /proc/PID/stat); None if the
+    process is gone or a zombie (an orphan nobody reaped has still ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    try:
+        fields = stat[stat.rindex(")") + 2:].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    batches = False
+
+    def __init__(self, parallel: int = 1, python: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.parallel = max(1, parallel)
+        self.python = python or sys.executable
+        self._env = env or {}
+        self._running: dict[str, _Running] = {}
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        cpus = max(1, (os.cpu_count() or 1) // self.parallel)
+        env.setdefault("ORCH_CPUS", str(cpus))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, str(cpus))
+        env.update(self._env)
+        return env
+
+    def submit(self, trials: Sequence[Trial], paths: Sequence[TrialPaths], throttle: int) -> list[Handle]:
+        handles = []
+        env = self._environment()
+        for trial, tp in zip(trials, paths):
+            tp.dir.mkdir(parents=True, exist_ok=True)
+            with open(tp.stdout, "ab") as out, open(tp.stderr, "ab") as err:
+                proc = subprocess.Popen(
+                    [self.python, "-m", "orchestrator.worker", str(tp.dir)],
+                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                )
+            ticks = _start_ticks(proc.pid)
+            handle = Handle(trial.trial_id, trial.attempt,
+                            {"backend": "local", "pid": proc.pid, "start": ticks, "host": socket.gethostname()})
+            self._running[trial.trial_id] = _Running(handle, tp, proc.pid, ticks, proc)
+            handles.append(handle)
+        return handles
+
+    def reattach(self, trial: Trial, paths: TrialPaths, data: dict[str, Any]) -> Handle | None:
+        if data.get("backend") != "local" or data.get("host") != socket.gethostname():
+            return None
+        pid = int(data.get("pid", -1))
+        ticks = _start_ticks(pid) if pid > 0 else None
+        if ticks is None or ticks != data.get("start"):
+            return None
+        handle = Handle(trial.trial_id, trial.attempt, dict(data))
+        self._running[trial.trial_id] = _Running(handle, paths, pid, ticks, None)
+        return handle
+
+    def poll(self) -> list[Outcome]:
+        ended = []
+        for trial_id, run in list(self._running.items()):
+            if run.proc is not None:
+                code = run.proc.poll()
+                if code is None:
+                    continue
+            else:
+                if _start_ticks(run.pid) == run.start_ticks:
+                    continue
+                code = None
+            del self._running[trial_id]
+            ended.append(self._outcome(run, code))
+        return ended
+
+    def _outcome(self, run: _Running, code: int | None) -> Outcome:
+        h = run.handle
+        if code is None:
+            state, detail = "EXITED", "worker ended while the controller was away (exit status unknown)"
+        elif code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            state, detail = "EXITED", f"worker killed by signal {name}"
+        else:
+            state, detail = "EXITED", f"worker exited with status {code}"
+        log = tail(run.paths.stderr)
+        if log:
+            detail = f"{detail}; stderr tail:\n{log}"
+        status = TrialStatus.CANCELLED if code in (-signal.SIGTERM, -signal.SIGINT) else TrialStatus.CRASHED
+        return Outcome(h.trial_id, h.attempt, state, status, code, detail, job_id=str(run.pid),
+                       node=socket.gethostname())
+
+    def stop(self, cancel: bool) -> None:
+        if not cancel:
+            self._running.clear()
+            return
+        for run in self._running.values():
+            try:
+                os.killpg(run.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(self._alive(r) for r in self._running.values()):
+            time.sleep(0.05)
+        for run in self._running.values():
+            if self._alive(run):
+                try:
+                    os.killpg(run.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if run.proc is not None:
+                try:
+                    run.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        self._running.clear()
+
+    @staticmethod
+    def _alive(run: _Running) -> bool:
+        if run.proc is not None:
+            return run.proc.poll() is None
+        return _start_ticks(run.pid) == run.start_ticks
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)

@@ -1,0 +1,204 @@
+"""SMAC3 behind the ask/tell protocol: the only module that imports smac.
+
+HyperparameterOptimizationFacade (random forest; pyrfr's when installed), ``deterministic=True``,
+one evaluation per configuration, finite crash costs, SMAC's logging left alone, never a prompt on
+stdin (a fresh temporary output directory with ``overwrite=True``: the study folder, not SMAC's
+files, is what resume rebuilds from). Warm-start configurations become the initial design.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.optimizers.base import Optimizer, Suggestion, config_key, impute_crash_cost
+from orchestrator.space import config_to_dict, to_configuration
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+_log = logging.getLogger("smac")
+
+
+def _quiet_smac() -> None:
+    # SMAC logs through the "smac" logger; keep it out of the user's terminal unless asked for.
+    if not any(isinstance(h, logging.NullHandler) for h in _log.handlers):
+        _log.addHandler(logging.NullHandler())
+    _log.propagate = False
+
+
+def pyrfr_available() -> bool:
+    try:
+        import pyrfr  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class SmacOptimizer(Optimizer):
+    """SMAC's BO loop in ask/tell form.
+
+    Parameters
+    ----------
+    space : ConfigurationSpace
+    seed : int
+    n_trials : int
+        The study's trial budget; SMAC sizes its Sobol initial design from it (<= 25 %).
+    initial_configs : sequence of dict, optional
+        Warm-start configurations (meta-learned). They are evaluated first; with
+        ``n_initial=0`` they are the whole initial design.
+    n_initial : int | None
+        Number of Sobol configurations; None lets SMAC choose.
+    model : object | None
+        A SMAC surrogate model instance; None for the random forest.
+    acquisition : str
+        "ei" (log EI for the random forest's log costs) or "ei-plain" for models on raw costs.
+    """
+
+    name = "smac"
+
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        seed: int = 0,
+        n_trials: int = 100,
+        budget: float | None = None,
+        initial_configs: Sequence[dict[str, Any]] = (),
+        initial_origin: str = "warm start",
+        n_initial: int | None = None,
+        model: Any = None,
+        acquisition: Any = None,
+        log_costs: bool = True,
+        n_trees: int = 10,
+    ) -> None:
+        from smac import HyperparameterOptimizationFacade as HPO
+        from smac import Scenario
+        from smac.runhistory.encoder import RunHistoryEncoder, RunHistoryLogScaledEncoder
+
+        _quiet_smac()
+        self._space = space
+        self._budget = budget
+        self._outdir = tempfile.mkdtemp(prefix="orch-smac-")
+        self._scenario = Scenario(
+            space, name="orch", output_directory=self._outdir, deterministic=True,
+            n_trials=max(int(n_trials), 1), seed=int(seed), crash_cost=float("inf"),
+        )
+        warm = []
+        seen = set()
+        for values in initial_configs:
+            key = config_key(values)
+            if key not in seen:
+                seen.add(key)
+                warm.append(to_configuration(space, values))
+        self._warm_keys = seen
+        self._initial_origin = initial_origin
+        if n_initial is None and warm:
+            n_initial = 0
+        design = HPO.get_initial_design(
+            self._scenario, n_configs=n_initial, additional_configs=warm or None,
+        )
+        if model is None:
+            model = self._random_forest(n_trees, seed)
+        kwargs: dict[str, Any] = {"model": model}
+        if acquisition is not None:
+            kwargs["acquisition_function"] = acquisition
+        encoder_cls = RunHistoryLogScaledEncoder if log_costs else RunHistoryEncoder
+        self._smac = HPO(
+            self._scenario, target_function=None, initial_design=design,
+            intensifier=HPO.get_intensifier(self._scenario, max_config_calls=1),
+            runhistory_encoder=encoder_cls(self._scenario),
+            overwrite=True, logging_level=False, **kwargs,
+        )
+        self._infos: dict[str, Any] = {}
+        self._costs: list[float] = []
+        self._deferred: list[Any] = []  # crashes told once a finite worst cost is known
+        selector = getattr(self._smac._optimizer, "_intensifier", None)
+        cfg_sel = getattr(selector, "_config_selector", None)
+        self._initial = list(getattr(cfg_sel, "_initial_design_configs", []) or [])
+
+    def _random_forest(self, n_trees: int, seed: int) -> Any:
+        if pyrfr_available():
+            from smac.model.random_forest.pyrfr.random_forest_pyrfr import PyrfrRandomForest
+
+            return PyrfrRandomForest(self._space, log_y=True, n_trees=n_trees, ratio_features=1.0,
+                                     min_samples_split=2, min_samples_leaf=1, seed=seed)
+        from smac import HyperparameterOptimizationFacade as HPO
+
+        return HPO.get_model(self._scenario, n_trees=n_trees)
+
+    # --- protocol -------------------------------------------------------------------------------
+
+    def ask(self) -> Suggestion:
+        info = self._smac.ask()
+        config = config_to_dict(info.config)
+        key = config_key(config, self._budget)
+        self._infos[key] = info
+        origin = self._origin(config, info.config.origin)
+        return Suggestion(config, self._budget, origin=origin, seed=info.seed)
+
+    def _origin(self, config: dict[str, Any], smac_origin: str | None) -> str:
+        if config_key(config) in self._warm_keys:
+            return self._initial_origin
+        if smac_origin is None:  # sampled before the model had data
+            return "random (no model yet)"
+        text = smac_origin.lower()
+        if "initial" in text or "sobol" in text:
+            return "initial design"
+        if "random" in text:
+            return "random (interleaved)"
+        return "model"
+
+    def tell(self, suggestion: Suggestion, cost: float | None) -> None:
+        from smac.runhistory.dataclasses import TrialValue
+        from smac.runhistory.enumerations import StatusType
+
+        info = self._info_for(suggestion)
+        if cost is None:
+            worst = impute_crash_cost(self._costs)
+            if worst is None:
+                self._deferred.append(info)
+                return
+            self._smac.tell(info, TrialValue(cost=worst, status=StatusType.CRASHED), save=False)
+            return
+        self._costs.append(float(cost))
+        self._smac.tell(info, TrialValue(cost=float(cost), status=StatusType.SUCCESS), save=False)
+        if self._deferred:
+            worst = impute_crash_cost(self._costs)
+            for pending_info in self._deferred:
+                self._smac.tell(pending_info, TrialValue(cost=worst, status=StatusType.CRASHED), save=False)
+            self._deferred.clear()
+
+    def pending(self, suggestion: Suggestion) -> None:
+        info = self._info_for(suggestion)
+        self._smac.runhistory.add_running_trial(info)
+
+    def n_ready(self) -> int:
+        known = self._smac.runhistory.get_configs()  # a list: Configuration's hash is not value-based
+        return sum(1 for c in self._initial if c not in known)
+
+    def close(self) -> None:
+        shutil.rmtree(self._outdir, ignore_errors=True)
+
+    def __del__(self) -> None:
+        self.close()
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _info_for(self, suggestion: Suggestion) -> Any:
+        from smac.runhistory.dataclasses import TrialInfo
+
+        key = config_key(suggestion.config, suggestion.budget)
+        info = self._infos.pop(key, None)
+        if info is None:  # replayed from the study folder: never asked in this process
+            config = to_configuration(self._space, suggestion.config)
+            config.origin = suggestion.origin or "replayed"
+            info = TrialInfo(config=config, seed=suggestion.seed, budget=None)
+        return info
+
+    @property
+    def incumbent(self) -> dict[str, Any] | None:
+        inc = self._smac.intensifier.get_incumbent()
+        return None if inc is None else config_to_dict(inc)

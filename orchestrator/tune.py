@@ -1,0 +1,324 @@
+"""The study loop: ask -> submit -> poll -> tell -> record. No printing: events go to a Reporter.
+
+The loop keeps no state that the study folder does not also hold. Resume replays the journal into
+a fresh optimiser, collects results that landed while no controller ran, re-attaches to jobs still
+running, and goes on until the study has exactly ``n_trials`` finished trials.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.errors import OrchError
+from orchestrator.executors.base import Executor, Outcome
+from orchestrator.optimizers.base import Exhausted, Optimizer, Suggestion
+from orchestrator.store.export import export_study
+from orchestrator.store.study import StudyStore, TrialRecord
+from orchestrator.trial import Trial, TrialResult, TrialStatus, format_trial_id
+
+
+class Reporter(Protocol):
+    def started(self, store: StudyStore, resumed: bool, notes: list[str]) -> None: ...
+    def progress(self, progress: Progress) -> None: ...
+    def trial_finished(self, trial: Trial, result: TrialResult) -> None: ...
+    def note(self, text: str) -> None: ...
+    def finished(self, outcome: TuneOutcome) -> None: ...
+
+
+class NullReporter:
+    def started(self, store: StudyStore, resumed: bool, notes: list[str]) -> None: ...
+    def progress(self, progress: Progress) -> None: ...
+    def trial_finished(self, trial: Trial, result: TrialResult) -> None: ...
+    def note(self, text: str) -> None: ...
+    def finished(self, outcome: TuneOutcome) -> None: ...
+
+
+@dataclass
+class Progress:
+    target: int
+    done: int = 0
+    running: int = 0
+    failed: int = 0
+    best_value: float | None = None
+    best_config: dict[str, Any] | None = None
+    best_trial: str | None = None
+
+
+@dataclass
+class TuneOutcome:
+    study: str
+    progress: Progress
+    interrupted: bool = False
+    stop_reason: str = ""
+    best: TrialRecord | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class TooManyFailures(OrchError):
+    exit_code = 1
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`scancel` of a detached controller sends SIGTERM: stop as cleanly as on Ctrl-C."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StudyLoop:
+    def __init__(self, store: StudyStore, executor: Executor, optimizer: Optimizer,
+                 reporter: Reporter | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time, max_failures: int | None = None,
+                 export_interval: float = 1.0, cancel_on_interrupt: bool = True) -> None:
+        self.store = store
+        self.spec = store.spec
+        self.executor = executor
+        self.optimizer = optimizer
+        self.reporter: Reporter = reporter or NullReporter()
+        self.sleep = sleep
+        self.clock = clock
+        self.max_failures = max_failures if max_failures is not None else min(5, self.spec.n_trials)
+        self.export_interval = export_interval
+        self.cancel_on_interrupt = cancel_on_interrupt
+        self.records: dict[str, TrialRecord] = {}
+        self.in_flight: dict[str, Trial] = {}
+        self.retry_queue: list[Trial] = []
+        self.progress = Progress(target=self.spec.n_trials)
+        self.exhausted = ""
+        self._last_export = 0.0
+        self._dirty = False
+        self._next_number = 0
+
+    # --- public ---------------------------------------------------------------------------------
+
+    def run(self, notes: list[str] | None = None) -> TuneOutcome:
+        notes = list(notes or [])
+        outcome = TuneOutcome(self.spec.name, self.progress, notes=notes)
+        with self.store.locked(), _sigterm_as_interrupt():
+            resumed = self._restore()
+            self.reporter.started(self.store, resumed, notes)
+            self.store.journal.append("resumed" if resumed else "started", target=self.spec.n_trials)
+            try:
+                self._loop()
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+                outcome.stop_reason = "interrupted"
+            except BaseException as e:
+                outcome.stop_reason = f"error: {e}"
+                self._leave(cancel=True, reason=outcome.stop_reason)
+                raise
+            else:
+                outcome.stop_reason = self.exhausted or "done"
+            finally:
+                if outcome.interrupted:
+                    self._leave(cancel=self.cancel_on_interrupt, reason="interrupted")
+                self._export(force=True)
+                self.optimizer.close()
+                self.executor.close()
+        outcome.best = self.best_record()
+        self.reporter.finished(outcome)
+        return outcome
+
+    def best_record(self) -> TrialRecord | None:
+        task = self.spec.task
+        best: TrialRecord | None = None
+        for rec in self.records.values():
+            r = rec.result
+            if r is None or not r.ok or r.objective is None:
+                continue
+            if best is None or task.better(r.objective, best.result.objective):  # type: ignore[union-attr, arg-type]
+                best = rec
+        return best
+
+    # --- restore --------------------------------------------------------------------------------
+
+    def _restore(self) -> bool:
+        state = self.store.state()
+        self.records = state.records
+        self._next_number = state.next_trial_number()
+        for rec in self.records.values():
+            sug = _suggestion(rec.trial)
+            if rec.result is not None:
+                self.optimizer.tell(sug, self._cost(rec.result))
+                self._count(rec.trial, rec.result)
+            else:
+                self.optimizer.pending(sug)
+        for rec in list(self.records.values()):
+            if rec.result is not None:
+                continue
+            trial = rec.trial
+            result = self.store.read_result(trial.trial_id)
+            if result is not None:  # finished while no controller was running
+                self._finish(trial, result)
+            elif rec.handle is None:  # asked, never submitted
+                self.retry_queue.append(trial)
+            else:
+                paths = self.store.trial_paths(trial.trial_id)
+                if self.executor.reattach(trial, paths, rec.handle) is not None:
+                    self.in_flight[trial.trial_id] = trial
+                else:
+                    self.in_flight[trial.trial_id] = trial
+                    self._on_outcome(Outcome(trial.trial_id, trial.attempt, "LOST", TrialStatus.CRASHED,
+                                             detail="job not found after the controller restarted"))
+        self.progress.running = len(self.in_flight)
+        return bool(self.records)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            self._submit_more()
+            if not self.in_flight and not self.retry_queue and (self._remaining() <= 0 or self.exhausted):
+                break
+            outcomes = self.executor.poll()
+            for o in outcomes:
+                self._on_outcome(o)
+            self._check_failures()
+            self._export()
+            if not outcomes:
+                self.sleep(self.executor.poll_interval())
+
+    def _remaining(self) -> int:
+        """Trials still to ask: the target minus finished, in flight and queued for (re)submission."""
+        return self.spec.n_trials - self.progress.done - len(self.in_flight) - len(self.retry_queue)
+
+    def _slots(self) -> int:
+        return self.spec.parallel - len(self.in_flight)
+
+    def _submit_more(self) -> None:
+        batch: list[Trial] = []
+        while self.retry_queue and (self.executor.batches or self._slots() - len(batch) > 0):
+            batch.append(self.retry_queue.pop(0))
+        n_new = 0
+        if self._remaining() > 0 and not self.exhausted:
+            ready = self.optimizer.n_ready() if self.executor.batches else 0
+            n_new = min(ready, self._remaining()) if ready > 1 else min(self._slots() - len(batch), self._remaining())
+        for _ in range(max(0, n_new)):
+            try:
+                sug = self.optimizer.ask()
+            except Exhausted as e:
+                self.exhausted = f"exhausted: {e}"
+                self.reporter.note(f"{self.optimizer.name}: {e}; stopping after the trials in flight")
+                break
+            trial = Trial(format_trial_id(self._next_number), sug.config, sug.budget if sug.budget is not None
+                          else self.spec.budget, self.spec.seed if sug.seed is None else int(sug.seed), 0, sug.origin)
+            self._next_number += 1
+            self.store.add_trial(trial)
+            self.records[trial.trial_id] = TrialRecord(trial=trial)
+            batch.append(trial)
+        if batch:
+            self._submit(batch)
+
+    def _submit(self, trials: list[Trial]) -> None:
+        for t in trials:  # a retry or an unsubmitted trial from before a restart: config again
+            if not self.store.trial_paths(t.trial_id).config.exists() or t.attempt > 0:
+                self.store.write_trial_config(t)
+        paths = [self.store.trial_paths(t.trial_id) for t in trials]
+        handles = self.executor.submit(trials, paths, throttle=self.spec.parallel)
+        for t, h in zip(trials, handles):
+            self.store.record_submitted(t, h.data)
+            self.records[t.trial_id].handle = h.data
+            self.records[t.trial_id].trial = t
+            self.in_flight[t.trial_id] = t
+        self.progress.running = len(self.in_flight)
+        self.reporter.progress(self.progress)
+
+    def _on_outcome(self, o: Outcome) -> None:
+        trial = self.in_flight.pop(o.trial_id, None)
+        if trial is None or trial.attempt != o.attempt:
+            if trial is not None:
+                self.in_flight[o.trial_id] = trial
+            return
+        result = self.store.read_result(trial.trial_id)
+        if result is None:
+            if o.retryable and trial.attempt < self.spec.max_retries:
+                self.store.record_retry(trial, f"{o.state}: {o.detail}"[:500])
+                self.records[trial.trial_id].retries.append(o.state)
+                self.reporter.note(f"trial {trial.trial_id}: {o.state.lower()} on attempt {trial.attempt + 1}, retrying")
+                self.retry_queue.append(trial.retried())
+                self.progress.running = len(self.in_flight)
+                return
+            status = {"TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED,
+                      "NODE_FAIL": TrialStatus.PREEMPTED, "CANCELLED": TrialStatus.CANCELLED}.get(o.state, o.status)
+            error = f"{o.state}: {o.detail}" if o.detail else o.state
+            if o.retryable and self.spec.max_retries > 0:
+                error = f"{error} (after {trial.attempt + 1} attempts)"
+            result = TrialResult(status=status, error=error, job_id=o.job_id, node=o.node, finished=self.clock(),
+                                 budget=trial.budget)
+            self.store.write_result(trial.trial_id, result)
+        elif not result.job_id and o.job_id:
+            result = _with_job(result, o)
+        self._finish(trial, result)
+
+    def _finish(self, trial: Trial, result: TrialResult) -> None:
+        self.in_flight.pop(trial.trial_id, None)
+        self.store.record_finished(trial, result)
+        rec = self.records.setdefault(trial.trial_id, TrialRecord(trial=trial))
+        rec.trial, rec.result = trial, result
+        self.optimizer.tell(_suggestion(trial), self._cost(result))
+        self._count(trial, result)
+        self.progress.running = len(self.in_flight)
+        self._dirty = True
+        self.reporter.trial_finished(trial, result)
+        self.reporter.progress(self.progress)
+
+    def _count(self, trial: Trial, result: TrialResult) -> None:
+        p = self.progress
+        p.done += 1
+        if not result.ok:
+            p.failed += 1
+            return
+        assert result.objective is not None
+        if p.best_value is None or self.spec.task.better(result.objective, p.best_value):
+            p.best_value, p.best_config, p.best_trial = result.objective, trial.config, trial.trial_id
+
+    def _cost(self, result: TrialResult) -> float | None:
+        return self.spec.task.cost(result.objective) if result.ok and result.objective is not None else None
+
+    def _check_failures(self) -> None:
+        p = self.progress
+        if p.best_value is None and p.failed >= self.max_failures:
+            last = next((r.result for r in reversed(list(self.records.values()))
+                         if r.result is not None and not r.result.ok), None)
+            detail = (last.error.strip().splitlines() or [""])[-1] if last else ""
+            raise TooManyFailures(
+                f"study '{self.spec.name}': the first {p.failed} trials all failed, stopping "
+                f"(last error: {detail[:300]}); see {self.store.paths.trials_dir}/*/stderr.log"
+            )
+
+    def _export(self, force: bool = False) -> None:
+        now = self.clock()
+        if force or (self._dirty and now - self._last_export >= self.export_interval):
+            export_study(self.store, self.records.values())
+            self._last_export, self._dirty = now, False
+
+    def _leave(self, cancel: bool, reason: str) -> None:
+        try:
+            self.executor.stop(cancel=cancel)
+        finally:
+            self.store.journal.append("stopped", reason=reason, cancelled=cancel, in_flight=sorted(self.in_flight))
+
+
+def _suggestion(trial: Trial) -> Suggestion:
+    return Suggestion(trial.config, trial.budget, trial.origin, trial.seed)
+
+
+def _with_job(result: TrialResult, o: Outcome) -> TrialResult:
+    from dataclasses import replace
+
+    return replace(result, job_id=o.job_id, node=result.node or o.node)

@@ -1,0 +1,113 @@
+"""The trial side: read config.json, run the job, write result.json (temp file + rename, last).
+
+Runs as ``python -m orchestrator.worker TRIAL_DIR`` (local executor) or as the function
+``run_trial_dir`` inside a SLURM job (submitit). A Python exception in the job becomes a CRASHED
+result with its traceback; SIGTERM (cancel, preemption, time limit) leaves no result, so the
+controller can tell "stopped by the machine" from "failed" and retry.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from orchestrator.spec import JobSpec
+from orchestrator.store.atomic import atomic_write_json, read_json
+from orchestrator.store.paths import TrialPaths
+from orchestrator.trial import Trial, TrialResult, TrialStatus
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived: the scheduler (or the user) stopped this attempt."""
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    raise Stopped(f"signal {signum}")
+
+
+def run_job(job: JobSpec, config: dict[str, Any], budget: float | None, ctx: Any) -> dict[str, float]:
+    if job.kind == "command":
+        from jobs import command
+
+        return command.run(config, budget, ctx)
+    from jobs.registry import get_job
+
+    return get_job(job.name).run(config, budget, ctx)
+
+
+def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
+    """Run one trial; returns the result dict it wrote (also what submitit pickles)."""
+    from jobs.context import JobContext
+
+    paths = TrialPaths(Path(trial_dir))
+    spec = read_json(paths.config, "trial config")
+    trial = Trial.from_dict(spec["trial"])
+    job = JobSpec.from_dict(spec["job"])
+    budget = spec.get("budget")
+    objective = str(spec["objective"])
+    options = dict(job.options)
+    if job.kind == "command":
+        options.update(command=job.command, cwd=job.cwd)
+    ctx = JobContext(trial_id=trial.trial_id, trial_dir=paths.dir, budget=None if budget is None else float(budget),
+                     seed=trial.seed, options=options, attempt=trial.attempt)
+    node = socket.gethostname()
+    job_id = os.environ.get("SLURM_ARRAY_JOB_ID", "")
+    if job_id:
+        job_id = f"{job_id}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    else:
+        job_id = os.environ.get("SLURM_JOB_ID", "")
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    started = time.time()
+    try:
+        metrics = run_job(job, trial.config, ctx.budget, ctx)
+        wall = time.time() - started
+        value = metrics.get(objective)
+        if value is None or not math.isfinite(float(value)):
+            status, error, value = TrialStatus.CRASHED, f"job reported no finite '{objective}' (metrics: {sorted(metrics)})", None
+        else:
+            status, error = TrialStatus.SUCCESS, ""
+    except Stopped:
+        raise
+    except Exception as e:  # the trial's own failure: a CRASHED result with its traceback
+        wall = time.time() - started
+        metrics, value, status = {}, None, TrialStatus.CRASHED
+        error = "".join(traceback.format_exception(e))[-6000:]
+        print(error, file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    gpu_hours = float(metrics.pop("gpu_hours", wall * ctx.gpus / 3600.0))
+    metrics.setdefault("train_seconds", round(wall, 3))
+    result = TrialResult(
+        status=status, objective=None if value is None else float(value), metrics=metrics, wall_seconds=wall,
+        gpu_hours=gpu_hours, error=error, job_id=job_id, node=node, started=started, finished=time.time(),
+        budget=ctx.budget,
+    )
+    atomic_write_json(paths.result, result.to_dict())
+    if not options.get("keep_checkpoints"):  # finished for good: checkpoints only serve a restart
+        shutil.rmtree(paths.checkpoint, ignore_errors=True)
+    return result.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orchestrator.worker TRIAL_DIR", file=sys.stderr)
+        return 2
+    try:
+        run_trial_dir(args[0])
+    except Stopped:
+        print("[orch] stopped by SIGTERM; no result written", file=sys.stderr, flush=True)
+        return 143
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Shared fixtures: offline Hugging Face, a study root per test, the quadratic command job."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # SMAC's choices depend on set iteration order: pin the hash seed so that tests are
+        # deterministic. It must be set before the interpreter starts, hence the re-exec.
+        capman = config.pluginmanager.getplugin("capturemanager")
+        if capman is not None:
+            capman.stop_global_capturing()
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+TESTS = Path(__file__).parent
+SCRIPTS = TESTS / "scripts"
+SHARED = TESTS.parent.parent / "shared"
+
+QUADRATIC_SPACE = """\
+x: {type: float, low: -1.0, high: 1.0}
+y: {type: float, low: -1.0, high: 1.0}
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def quad_space(tmp_path: Path) -> Path:
+    p = tmp_path / "space.yaml"
+    p.write_text(QUADRATIC_SPACE)
+    return p
+
+
+def quad_command(extra: str = "") -> str:
+    return f"{sys.executable} {SCRIPTS / 'quadratic.py'} --x {{x}} --y {{y}} {extra}".strip()
+
+
+def orch_cmd() -> list[str]:
+    return [sys.executable, "-m", "orchestrator.cli"]

@@ -1,0 +1,98 @@
+"""Kill the controller (SIGKILL, Ctrl-C) mid-study; resume finishes with exactly the requested
+number of trials, loses none and never runs a finished trial again."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import orch_cmd, quad_command
+
+TRIALS = 10
+
+
+def start(root: Path, space: Path, log: Path, study: str, strategy: str = "smac") -> subprocess.Popen[str]:
+    cmd = [*orch_cmd(), "tune", "--root", str(root), "--study", study, "--strategy", strategy,
+           "--command", quad_command(f"--sleep 0.5 --log {log}"), "--space", str(space),
+           "--objective", "loss", "--minimize", "--trials", str(TRIALS), "--parallel", "3", "--seed", "4"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_results(root: Path, study: str, n: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(list((root / "studies" / study / "trials").glob("*/result.json"))) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} results after {timeout}s")
+
+
+def resume(root: Path, study: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*orch_cmd(), "tune", "--root", str(root), "--resume", study], capture_output=True,
+                          text=True, timeout=300)
+
+
+def check_complete(root: Path, study: str, log: Path) -> None:
+    with open(root / "studies" / study / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == TRIALS
+    assert sorted(r["trial_id"] for r in rows) == [f"{i:04d}" for i in range(TRIALS)]
+    assert all(r["status"] == "SUCCESS" for r in rows), [r["error"] for r in rows]
+    runs = collections.Counter(line.split()[0] for line in log.read_text().splitlines())
+    assert set(runs) == {r["trial_id"] for r in rows}
+    assert max(runs.values()) == 1, f"a trial ran twice: {runs}"
+    with open(root / "metadataset" / f"{study}.csv") as f:
+        assert len(list(csv.DictReader(f))) == TRIALS
+
+
+@pytest.mark.parametrize("after_results, strategy", [(1, "smac"), (4, "smac"), (6, "random")])
+def test_sigkill_then_resume(tmp_path: Path, quad_space: Path, after_results: int, strategy: str) -> None:
+    root, log, study = tmp_path / "r", tmp_path / "runs.log", "killed"
+    ctl = start(root, quad_space, log, study, strategy)
+    wait_for_results(root, study, after_results)
+    os.kill(ctl.pid, signal.SIGKILL)  # the controller only: its trials keep running
+    ctl.wait()
+    done = resume(root, study)
+    assert done.returncode == 0, done.stderr
+    assert "resuming study 'killed'" in done.stdout
+    check_complete(root, study, log)
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, quad_space: Path) -> None:
+    root, log, study = tmp_path / "r", tmp_path / "runs.log", "interrupted"
+    ctl = start(root, quad_space, log, study)
+    wait_for_results(root, study, 2)
+    os.kill(ctl.pid, signal.SIGINT)
+    out, err = ctl.communicate(timeout=60)
+    assert ctl.returncode == 130, err
+    assert f"orch tune --resume {study} --root {root}" in out
+    assert "Traceback" not in out + err
+    # the cancelled trials left no result and run again on resume; finished ones do not
+    finished_before = {p.parent.name for p in (root / "studies" / study / "trials").glob("*/result.json")}
+    done = resume(root, study)
+    assert done.returncode == 0, done.stderr
+    with open(root / "studies" / study / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == TRIALS and all(r["status"] == "SUCCESS" for r in rows)
+    runs = collections.Counter(line.split()[0] for line in log.read_text().splitlines())
+    assert all(runs[t] == 1 for t in finished_before)
+
+
+def test_a_second_controller_on_the_same_study_is_refused(tmp_path: Path, quad_space: Path) -> None:
+    root, log, study = tmp_path / "r", tmp_path / "runs.log", "busy"
+    ctl = start(root, quad_space, log, study)
+    try:
+        wait_for_results(root, study, 1)
+        second = resume(root, study)
+        assert second.returncode == 1
+        assert "is being run by pid" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    finally:
+        ctl.wait(timeout=120)
+    assert ctl.returncode == 0

@@ -1,0 +1,123 @@
+"""Studies end to end on the local executor: every strategy, the command job, crashes, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ConfigError
+from orchestrator.session import TuneRequest, prepare
+from orchestrator.store.study import StudyStore
+from orchestrator.trial import TrialStatus
+from orchestrator.tune import TooManyFailures
+
+from conftest import orch_cmd, quad_command
+
+
+def run(req: TuneRequest):  # type: ignore[no-untyped-def]
+    loop, notes = prepare(req)
+    return loop.run(notes)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("strategy", ["random", "grid", "smac"])
+def test_command_study_each_strategy(root: Path, quad_space: Path, strategy: str) -> None:
+    out = run(TuneRequest(root=root, study=f"q-{strategy}", command=quad_command(), space=str(quad_space),
+                          objective="loss", minimize=True, strategy=strategy, trials=8, parallel=2, seed=1))
+    assert out.progress.done == 8 and out.progress.failed == 0 and not out.interrupted
+    store = StudyStore.open(root, f"q-{strategy}")
+    rows = read_csv(store.paths.trials_csv)
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"SUCCESS"}
+    assert len({(r["hp:x"], r["hp:y"]) for r in rows}) == 8  # no configuration twice
+    best = min(float(r["objective"]) for r in rows)
+    assert out.best is not None and out.best.result is not None and out.best.result.objective == pytest.approx(best)
+    meta = read_csv(root / "metadataset" / f"q-{strategy}.csv")
+    assert len(meta) == 8 and meta[0]["task"] == "command:custom" and meta[0]["direction"] == "minimize"
+    for r in rows:  # the result the job wrote, and the files DESIGN.md lays out
+        tdir = store.paths.trials_dir / r["trial_id"]
+        assert (tdir / "config.json").exists() and (tdir / "result.json").exists()
+        assert json.loads((tdir / "params.json").read_text()).keys() == {"x", "y"}
+    assert (store.paths.dir / "space.json").exists() and (store.paths.dir / "journal.jsonl").exists()
+
+
+def test_crashing_trials_are_recorded_with_their_stderr(root: Path, quad_space: Path) -> None:
+    out = run(TuneRequest(root=root, study="crashy", command=quad_command("--crash-above 0.5"), space=str(quad_space),
+                          objective="loss", minimize=True, strategy="grid", grid_points=3, trials=9, parallel=3))
+    rows = read_csv(StudyStore.open(root, "crashy").paths.trials_csv)
+    crashed = [r for r in rows if r["status"] == "CRASHED"]
+    assert len(crashed) == 3 and out.progress.failed == 3  # the grid's x=1.0 column
+    for r in crashed:
+        assert float(r["hp:x"]) == 1.0
+        assert "command exited with status 3" in r["error"] and "diverged: x=1.0" in r["error"]
+    assert out.progress.done == 9
+
+
+def test_a_study_whose_trials_all_fail_stops_early(root: Path, quad_space: Path) -> None:
+    with pytest.raises(TooManyFailures, match=r"first [5-7] trials all failed.*diverged"):
+        run(TuneRequest(root=root, study="broken", command=quad_command("--crash-above -2"), space=str(quad_space),
+                        objective="loss", minimize=True, strategy="random", trials=30, parallel=2))
+    rows = read_csv(StudyStore.open(root, "broken").paths.trials_csv)
+    assert 5 <= len([r for r in rows if r["status"] == "CRASHED"]) <= 7 and len(rows) < 30
+
+
+def test_metrics_file_missing_or_without_objective(root: Path, quad_space: Path, tmp_path: Path) -> None:
+    script = tmp_path / "silent.py"
+    script.write_text("import json, os, sys\nif float(sys.argv[1]) > 0: json.dump({'other': 1}, open(os.environ['ORCH_RESULT_FILE'], 'w'))\n")
+    out = run(TuneRequest(root=root, study="silent", command=f"{sys.executable} {script} {{x}}", space=str(quad_space),
+                          objective="loss", minimize=True, strategy="grid", trials=6, max_failures=10))
+    rows = read_csv(StudyStore.open(root, "silent").paths.trials_csv)
+    errors = " ".join(r["error"] for r in rows)
+    assert out.progress.failed == 6
+    assert "wrote no metrics to $ORCH_RESULT_FILE" in errors and "job reported no finite 'loss'" in errors
+
+
+def test_builtin_default_job_via_cli(root: Path) -> None:
+    p = subprocess.run([*orch_cmd(), "tune", "--strategy", "smac", "--trials", "4", "--parallel", "2",
+                        "--root", str(root), "--study", "d1", "--epochs", "3"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0]
+    assert "running the built-in default job 'digits-mlp'" in first
+    assert "best trial" in p.stdout
+    rows = read_csv(root / "studies" / "d1" / "trials.csv")
+    assert len(rows) == 4 and all(r["status"] == "SUCCESS" for r in rows)
+    assert max(float(r["objective"]) for r in rows) > 0.5  # 3 epochs on digits: far above chance (0.1)
+    meta = read_csv(root / "metadataset" / "d1.csv")
+    assert meta[0]["mf:classes"] == "10" and meta[0]["mf:modality"] == "image"
+    st = subprocess.run([*orch_cmd(), "status", "d1", "--root", str(root)], capture_output=True, text=True)
+    assert st.returncode == 0 and "4/4 finished" in st.stdout
+
+
+def test_bad_values_leave_nothing_behind(root: Path, quad_space: Path) -> None:
+    bad = [
+        dict(strategy="nope"), dict(trials=0), dict(parallel=0), dict(job="nope"),
+        dict(command="python x.py --z {z}"), dict(space="/nonexistent.yaml"),
+    ]
+    for kw in bad:
+        base = dict(root=root, study="bad", command=quad_command(), space=str(quad_space), objective="loss")
+        if "job" in kw:
+            base.pop("command")
+        base.update(kw)
+        with pytest.raises(ConfigError):
+            run(TuneRequest(**base))  # type: ignore[arg-type]
+    assert not (root / "studies" / "bad").exists()
+
+
+def test_resume_with_more_trials(root: Path, quad_space: Path) -> None:
+    req = TuneRequest(root=root, study="grow", command=quad_command(), space=str(quad_space), objective="loss",
+                      minimize=True, strategy="smac", trials=4)
+    run(req)
+    out = run(TuneRequest(root=root, resume="grow", trials=7))
+    assert out.progress.done == 7
+    rows = read_csv(StudyStore.open(root, "grow").paths.trials_csv)
+    assert [r["trial_id"] for r in rows] == [f"{i:04d}" for i in range(7)]
+    assert StudyStore.open(root, "grow").spec.n_trials == 7
+    assert all(r["status"] == TrialStatus.SUCCESS.value for r in rows)
