@@ -24,6 +24,33 @@ app = typer.Typer(
 )
 
 RootOpt = Annotated[Path, typer.Option("--root", help="Results root (studies/ and metadataset/ live here).")]
+StudyOpt = Annotated[Optional[str], typer.Option(help="Study name (default: <job>-<strategy>-<time>).")]
+JobOpt = Annotated[Optional[str], typer.Option(help="Built-in job to tune (see `orch jobs`).")]
+CommandOpt = Annotated[Optional[str], typer.Option(help="Your own command, e.g. \"python train.py --lr {lr}\".")]
+CwdOpt = Annotated[Optional[str], typer.Option(help="Working directory for --command (default: here).")]
+SpaceOpt = Annotated[Optional[str], typer.Option(help="Search space: YAML, ConfigSpace JSON, or a job's preset name.")]
+TrialsOpt = Annotated[Optional[int], typer.Option(help="Number of trials to finish (default 20).")]
+ParallelOpt = Annotated[int, typer.Option(help="Trials running at once.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the strategy and the jobs.")]
+ObjectiveOpt = Annotated[Optional[str], typer.Option(help="Metric to optimise (default: the job's own).")]
+MinimizeOpt = Annotated[Optional[bool], typer.Option("--minimize/--maximize", help="Direction of the objective.")]
+EpochsOpt = Annotated[Optional[int], typer.Option(help="Epochs per trial (where the strategy sets no budget).")]
+GridPointsOpt = Annotated[int, typer.Option(help="Grid points per numeric hyperparameter (strategy grid).")]
+_S = "SLURM"
+PartitionOpt = Annotated[Optional[str], typer.Option(help="SLURM partition: run trials as SLURM jobs.", rich_help_panel=_S)]
+GresOpt = Annotated[Optional[str], typer.Option(help="Generic resources per trial, e.g. gpu:1.", rich_help_panel=_S)]
+GpusOpt = Annotated[Optional[int], typer.Option(help="GPUs per trial (--gpus-per-node).", rich_help_panel=_S)]
+CpusOpt = Annotated[Optional[int], typer.Option(help="CPUs per trial.", rich_help_panel=_S)]
+MemOpt = Annotated[Optional[str], typer.Option(help="Memory per trial, e.g. 16G.", rich_help_panel=_S)]
+TimeOpt = Annotated[Optional[str], typer.Option("--time", help="Time limit per trial (minutes or D-HH:MM:SS).", rich_help_panel=_S)]
+AccountOpt = Annotated[Optional[str], typer.Option(help="SLURM account.", rich_help_panel=_S)]
+QosOpt = Annotated[Optional[str], typer.Option(help="Quality of service.", rich_help_panel=_S)]
+ConstraintOpt = Annotated[Optional[str], typer.Option(help="Node features (--constraint).", rich_help_panel=_S)]
+ExcludeOpt = Annotated[Optional[str], typer.Option(help="Nodes to avoid.", rich_help_panel=_S)]
+ExtraOpt = Annotated[Optional[list[str]], typer.Option(help="Extra sbatch option, e.g. --sbatch-extra=--reservation=x (repeatable).", rich_help_panel=_S)]
+SetupOpt = Annotated[Optional[list[str]], typer.Option(help="Shell line run before each trial, e.g. 'module load cuda' (repeatable).", rich_help_panel=_S)]
+JobNameOpt = Annotated[Optional[str], typer.Option(help="SLURM job name (default orch-<study>).", rich_help_panel=_S)]
+ProfileOpt = Annotated[Optional[str], typer.Option(help="Cluster profile (TOML) with defaults for the options above.", rich_help_panel=_S)]
 
 
 def _kv(values: list[str] | None, flag: str) -> dict[str, object]:
@@ -47,40 +74,140 @@ def _literal(text: str) -> object:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _slurm(partition: str | None, gres: str | None, gpus_per_node: int | None, cpus_per_task: int | None,
+           mem: str | None, time_limit: str | None, account: str | None, qos: str | None, constraint: str | None,
+           exclude: str | None, sbatch_extra: list[str] | None, setup: list[str] | None,
+           job_name: str | None) -> object:
+    from orchestrator.executors.profile import SlurmOptions
+
+    return SlurmOptions(
+        partition=partition, gres=gres, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem=mem,
+        time=time_limit, account=account, qos=qos, constraint=constraint, exclude=exclude, job_name=job_name,
+        sbatch_extra=tuple(sbatch_extra or ()), setup=tuple(setup or ()),
+    )
+
+
 @app.command()
 def tune(
     root: RootOpt = Path("results"),
-    study: Annotated[Optional[str], typer.Option(help="Study name (default: <job>-<strategy>-<time>).")] = None,
-    job: Annotated[Optional[str], typer.Option(help="Built-in job to tune (see `orch jobs`).")] = None,
-    command: Annotated[Optional[str], typer.Option(help="Your own command, e.g. \"python train.py --lr {lr}\".")] = None,
-    cwd: Annotated[Optional[str], typer.Option(help="Working directory for --command (default: here).")] = None,
-    space: Annotated[Optional[str], typer.Option(help="Search space: YAML, ConfigSpace JSON, or a job's preset name.")] = None,
+    study: StudyOpt = None,
+    job: JobOpt = None,
+    command: CommandOpt = None,
+    cwd: CwdOpt = None,
+    space: SpaceOpt = None,
     strategy: Annotated[str, typer.Option(help="random, grid, smac, ...")] = "smac",
-    trials: Annotated[Optional[int], typer.Option(help="Number of trials to finish (default 20).")] = None,
-    parallel: Annotated[int, typer.Option(help="Trials running at once.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed of the strategy and the jobs.")] = 0,
+    trials: TrialsOpt = None,
+    parallel: ParallelOpt = 1,
+    seed: SeedOpt = 0,
     resume: Annotated[Optional[str], typer.Option(help="Continue the named study.")] = None,
-    objective: Annotated[Optional[str], typer.Option(help="Metric to optimise (default: the job's own).")] = None,
-    minimize: Annotated[Optional[bool], typer.Option("--minimize/--maximize", help="Direction of the objective.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial (where the strategy sets no budget).")] = None,
+    objective: ObjectiveOpt = None,
+    minimize: MinimizeOpt = None,
+    epochs: EpochsOpt = None,
     max_retries: Annotated[int, typer.Option(help="Retries after TIMEOUT / PREEMPTED / NODE_FAIL.")] = 2,
-    grid_points: Annotated[int, typer.Option(help="Grid points per numeric hyperparameter (strategy grid).")] = 3,
-    executor: Annotated[str, typer.Option(help="local or slurm.")] = "local",
+    grid_points: GridPointsOpt = 3,
+    executor: Annotated[str, typer.Option(help="local or slurm (implied by --partition).")] = "local",
+    partition: PartitionOpt = None,
+    gres: GresOpt = None,
+    gpus_per_node: GpusOpt = None,
+    cpus_per_task: CpusOpt = None,
+    mem: MemOpt = None,
+    time_limit: TimeOpt = None,
+    account: AccountOpt = None,
+    qos: QosOpt = None,
+    constraint: ConstraintOpt = None,
+    exclude: ExcludeOpt = None,
+    sbatch_extra: ExtraOpt = None,
+    setup: SetupOpt = None,
+    job_name: JobNameOpt = None,
+    profile: ProfileOpt = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
     """Run a study: ask the strategy, run trials, record every result, print the best configuration."""
-    from orchestrator.console import RichReporter
-    from orchestrator.session import TuneRequest, prepare
+    from orchestrator.console import RichReporter, console
+    from orchestrator.session import TuneRequest, detach_study, prepare
 
+    slurm = _slurm(partition, gres, gpus_per_node, cpus_per_task, mem, time_limit, account, qos, constraint,
+                   exclude, sbatch_extra, setup, job_name)
     req = TuneRequest(
         root=root, study=study, job=job, command=command, cwd=cwd, space=space, strategy=strategy,
         trials=trials, parallel=parallel, seed=seed, resume=resume, objective=objective, minimize=minimize,
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
+        slurm=slurm, profile=profile,  # type: ignore[arg-type]
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
+    if detach:
+        job_id = detach_study(loop)
+        console.print(f"orch: study {loop.spec.name} runs in SLURM job {job_id}; follow it with "
+                      f"`orch status {loop.spec.name} --root {root}`")
+        return
     outcome = loop.run(notes)
     if outcome.interrupted:
         raise typer.Exit(130)
+
+
+@app.command()
+def sbatch(
+    study: Annotated[str, typer.Option(help="Study to add the trials to (created when it does not exist).")],
+    source: Annotated[str, typer.Option("--from", help="initial (SMAC's initial design), grid, random or csv.")] = "initial",
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="CSV of configurations (columns = hyperparameters) for --from csv.")] = None,
+    trials: Annotated[int, typer.Option(help="Number of configurations in the array.")] = 10,
+    parallel: Annotated[int, typer.Option(help="Array tasks running at once (%N).")] = 4,
+    root: RootOpt = Path("results"),
+    job: JobOpt = None,
+    command: CommandOpt = None,
+    cwd: CwdOpt = None,
+    space: SpaceOpt = None,
+    seed: SeedOpt = 0,
+    objective: ObjectiveOpt = None,
+    minimize: MinimizeOpt = None,
+    epochs: EpochsOpt = None,
+    grid_points: GridPointsOpt = 3,
+    partition: PartitionOpt = None,
+    gres: GresOpt = None,
+    gpus_per_node: GpusOpt = None,
+    cpus_per_task: CpusOpt = None,
+    mem: MemOpt = None,
+    time_limit: TimeOpt = None,
+    account: AccountOpt = None,
+    qos: QosOpt = None,
+    constraint: ConstraintOpt = None,
+    exclude: ExcludeOpt = None,
+    sbatch_extra: ExtraOpt = None,
+    setup: SetupOpt = None,
+    job_name: JobNameOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Write a standalone sbatch array script for a batch of configurations (run it with plain sbatch)."""
+    from orchestrator.console import console
+    from orchestrator.session import TuneRequest, write_sbatch
+
+    slurm = _slurm(partition, gres, gpus_per_node, cpus_per_task, mem, time_limit, account, qos, constraint,
+                   exclude, sbatch_extra, setup, job_name)
+    req = TuneRequest(root=root, study=study, job=job, command=command, cwd=cwd, space=space, trials=trials,
+                      parallel=parallel, seed=seed, objective=objective, minimize=minimize, epochs=epochs,
+                      grid_points=grid_points, executor="slurm", slurm=slurm, profile=profile)  # type: ignore[arg-type]
+    out = write_sbatch(req, source, csv_file)
+    for script in out.scripts:
+        console.print(f"orch: wrote {script} ({len(out.trials)} trials {out.trials[0].trial_id}..{out.trials[-1].trial_id})")
+        console.print(f"  submit: sbatch {script}")
+    console.print(f"  gather: orch ingest {study} --root {root}")
+
+
+@app.command()
+def ingest(
+    study: Annotated[str, typer.Argument(help="Study whose result files to gather.")],
+    root: RootOpt = Path("results"),
+) -> None:
+    """Gather the results of trials run outside a controller (sbatch arrays) into the study."""
+    from orchestrator.console import console
+    from orchestrator.store.study import StudyStore
+    from orchestrator.templates import ingest as gather
+
+    report = gather(StudyStore.open(root, study))
+    console.print(f"orch: {study}: ingested {len(report.ingested)} results, {report.already} were already "
+                  f"recorded, {len(report.missing)} trials have no result yet"
+                  + (f" ({', '.join(report.missing[:10])}{'...' if len(report.missing) > 10 else ''})" if report.missing else ""))
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.errors import ConfigError
 from orchestrator.executors.base import Executor
+from orchestrator.executors.profile import SlurmOptions, find_profile, load_profile
 from orchestrator.spec import JobSpec, StudySpec
 from orchestrator.store.paths import check_study_name
 from orchestrator.store.study import StudyStore
@@ -39,12 +40,13 @@ class TuneRequest:
     max_retries: int = 2
     grid_points: int = 3
     executor: str = "local"
-    executor_options: dict[str, Any] = field(default_factory=dict)
     job_options: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     dataset_label: str | None = None
     meta_roots: tuple[str, ...] = ()
     max_failures: int | None = None
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    profile: str | None = None
 
 
 DEFAULT_TRIALS = 20
@@ -97,14 +99,25 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
     if req.fixed:
         space = fix_hyperparameters(space, req.fixed)
     study = check_study_name(req.study or f"{task.job}-{req.strategy}-{time.strftime('%Y%m%d-%H%M%S')}")
+    executor_kind = _executor_kind(req)
+    executor_options: dict[str, Any] = {}
+    if executor_kind == "slurm":
+        profile = load_profile(find_profile(req.profile))
+        options = profile.merged(req.slurm)
+        if options.job_name is None:
+            options = replace(options, job_name=f"orch-{study}")
+        executor_options = options.to_dict()
     spec = StudySpec(
         name=study, task=task, job=job, strategy=req.strategy, seed=req.seed,
         n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel, max_retries=req.max_retries,
         budget=req.budget if req.budget is not None else (float(req.epochs) if req.epochs else None),
-        executor={"kind": req.executor, **req.executor_options},
+        executor={"kind": executor_kind, **executor_options},
         strategy_options={"grid_points": req.grid_points}, meta_roots=tuple(req.meta_roots),
     )
-    executor = make_executor(spec, req.root)  # validates executor options before anything is written
+    executor = make_executor(spec, req.root)
+    validate = getattr(executor, "validate", None)
+    if validate is not None:
+        validate()  # the scheduler checks the options (sbatch --test-only) before anything is written
     optimizer = build_optimizer(spec, space)
     store = StudyStore.create(req.root, spec, space_to_json(space))
     loop = StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures)
@@ -131,7 +144,23 @@ def make_executor(spec: StudySpec, root: Path) -> Executor:
         from orchestrator.executors.local import LocalExecutor
 
         return LocalExecutor(parallel=spec.parallel)
-    raise ConfigError(f"--executor: unknown executor '{kind}' (local)")
+    if kind == "slurm":
+        from orchestrator.executors.slurm import SlurmExecutor
+        from orchestrator.store.paths import StudyPaths
+
+        options = SlurmOptions.from_dict(spec.executor, source="study.json executor")
+        return SlurmExecutor(options, StudyPaths(root, spec.name).slurm, spec.parallel)
+    raise ConfigError(f"--executor: unknown executor '{kind}' (local, slurm)")
+
+
+def _executor_kind(req: TuneRequest) -> str:
+    if req.executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor: unknown executor '{req.executor}' (local, slurm)")
+    if req.executor == "slurm" or req.slurm.partition or req.profile:
+        return "slurm"
+    if req.slurm != SlurmOptions():
+        raise ConfigError("SLURM options (--gres, --mem, ...) need --partition or --executor slurm")
+    return "local"
 
 
 def _check_positive(req: TuneRequest) -> None:
@@ -170,5 +199,70 @@ def _task_features(info: Any, options: dict[str, Any]) -> dict[str, Any]:
     return dict(fn(options)) if fn else {}
 
 
-def with_root(req: TuneRequest, root: Path) -> TuneRequest:
-    return replace(req, root=root)
+def detach_study(loop: StudyLoop) -> str:
+    """Submit `orch tune --resume STUDY` as a SLURM job and return its job id (the study exists)."""
+    from orchestrator.executors.slurm import orch_argv, submit_controller
+
+    store = loop.store
+    loop.optimizer.close()
+    options = SlurmOptions.from_dict(store.spec.executor) if store.spec.executor.get("kind") == "slurm" else SlurmOptions()
+    if store.spec.executor.get("kind") != "slurm":
+        raise ConfigError("--detach needs the SLURM executor (--partition or --executor slurm)")
+    root = store.paths.root.resolve()
+    argv = orch_argv(["tune", "--resume", store.spec.name, "--root", str(root), "--quiet"])
+    job_id = submit_controller(options, argv, store.paths.slurm, f"orch-ctl-{store.spec.name}")
+    store.journal.append("detached", controller_job=job_id)
+    return job_id
+
+
+
+_SBATCH_SOURCES = {"initial": "smac", "grid": "grid", "random": "random", "csv": "random"}
+
+
+def write_sbatch(req: TuneRequest, source: str, csv_file: Path | None) -> Any:
+    """`orch sbatch`: trials from a design (or a CSV) plus the sbatch array script(s) that run them."""
+    from orchestrator.executors.slurm import SlurmExecutor
+    from orchestrator.optimizers.base import Suggestion
+    from orchestrator.store.paths import StudyPaths
+    from orchestrator.strategies import build_optimizer
+    from orchestrator.templates import configs_from_csv, write_array
+
+    if source not in _SBATCH_SOURCES:
+        raise ConfigError(f"--from: unknown source '{source}' (initial, grid, random, csv)")
+    if source == "csv" and csv_file is None:
+        raise ConfigError("--from csv needs --csv FILE")
+    if req.trials is not None and req.trials < 1:
+        raise ConfigError(f"--trials: must be at least 1, got {req.trials}")
+    n = req.trials or DEFAULT_TRIALS
+    if StudyPaths(req.root, check_study_name(req.study or "")).study.exists():
+        store = StudyStore.open(req.root, req.study or "")
+    else:
+        loop, _ = _create(replace(req, strategy=_SBATCH_SOURCES[source]), None)
+        loop.optimizer.close()
+        store = loop.store
+    if store.spec.executor.get("kind") != "slurm":
+        raise ConfigError(f"--study: study '{store.spec.name}' runs on the {store.spec.executor.get('kind')} executor")
+    options = SlurmOptions.from_dict(store.spec.executor, source="study.json executor")
+    executor = make_executor(store.spec, req.root)
+    assert isinstance(executor, SlurmExecutor)
+    space = store.load_space()
+    configs = None
+    optimizer = None
+    if source == "csv":
+        assert csv_file is not None
+        configs = configs_from_csv(csv_file, list(space.keys()))
+    else:
+        if source == "initial":
+            from orchestrator.optimizers.smac import SmacOptimizer
+
+            optimizer = SmacOptimizer(space, seed=store.spec.seed, n_trials=4 * n, budget=store.spec.budget,
+                                      n_initial=n)
+        else:
+            optimizer = build_optimizer(replace(store.spec, strategy=source), space)
+        for rec in store.state().records.values():  # never the same configuration twice in a study
+            optimizer.pending(Suggestion(rec.trial.config, rec.trial.budget, rec.trial.origin, rec.trial.seed))
+    try:
+        return write_array(store, optimizer, n, req.parallel, options, source, configs, executor.max_array)
+    finally:
+        if optimizer is not None:
+            optimizer.close()

@@ -44,6 +44,7 @@ class Progress:
     done: int = 0
     running: int = 0
     failed: int = 0
+    crashed: int = 0
     best_value: float | None = None
     best_config: dict[str, Any] | None = None
     best_trial: str | None = None
@@ -84,7 +85,7 @@ class StudyLoop:
     def __init__(self, store: StudyStore, executor: Executor, optimizer: Optimizer,
                  reporter: Reporter | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, max_failures: int | None = None,
-                 export_interval: float = 1.0, cancel_on_interrupt: bool = True) -> None:
+                 export_interval: float = 1.0, cancel_on_interrupt: bool | None = None) -> None:
         self.store = store
         self.spec = store.spec
         self.executor = executor
@@ -94,7 +95,7 @@ class StudyLoop:
         self.clock = clock
         self.max_failures = max_failures if max_failures is not None else min(5, self.spec.n_trials)
         self.export_interval = export_interval
-        self.cancel_on_interrupt = cancel_on_interrupt
+        self.cancel_on_interrupt = executor.cancel_on_interrupt if cancel_on_interrupt is None else cancel_on_interrupt
         self.records: dict[str, TrialRecord] = {}
         self.in_flight: dict[str, Trial] = {}
         self.retry_queue: list[Trial] = []
@@ -120,7 +121,7 @@ class StudyLoop:
                 outcome.stop_reason = "interrupted"
             except BaseException as e:
                 outcome.stop_reason = f"error: {e}"
-                self._leave(cancel=True, reason=outcome.stop_reason)
+                self._leave(cancel=self.executor.cancel_on_interrupt, reason=outcome.stop_reason)
                 raise
             else:
                 outcome.stop_reason = self.exhausted or "done"
@@ -201,13 +202,19 @@ class StudyLoop:
         return self.spec.parallel - len(self.in_flight)
 
     def _submit_more(self) -> None:
-        batch: list[Trial] = []
-        while self.retry_queue and (self.executor.batches or self._slots() - len(batch) > 0):
-            batch.append(self.retry_queue.pop(0))
+        limit = self.executor.max_array
+        slots = self._slots()
+        ready = self.optimizer.n_ready() if self.executor.batches else 0
+        # a batch known in advance goes out as one array (throttled by the executor); otherwise
+        # only as many trials as there are free slots: model-based asks wait for results
+        as_batch = ready > 1 and slots > 0 and self.executor.accepting_batch()
+        room = limit if as_batch else min(slots, limit)
+        batch = self.retry_queue[:max(0, room)]
+        del self.retry_queue[:len(batch)]
         n_new = 0
         if self._remaining() > 0 and not self.exhausted:
-            ready = self.optimizer.n_ready() if self.executor.batches else 0
-            n_new = min(ready, self._remaining()) if ready > 1 else min(self._slots() - len(batch), self._remaining())
+            n_new = min(ready if as_batch else room, room) - len(batch)
+            n_new = min(n_new, self._remaining())
         for _ in range(max(0, n_new)):
             try:
                 sug = self.optimizer.ask()
@@ -282,6 +289,7 @@ class StudyLoop:
         p.done += 1
         if not result.ok:
             p.failed += 1
+            p.crashed += result.status is TrialStatus.CRASHED
             return
         assert result.objective is not None
         if p.best_value is None or self.spec.task.better(result.objective, p.best_value):
@@ -292,12 +300,12 @@ class StudyLoop:
 
     def _check_failures(self) -> None:
         p = self.progress
-        if p.best_value is None and p.failed >= self.max_failures:
+        if p.best_value is None and p.crashed >= self.max_failures:  # cancellations are not the job's fault
             last = next((r.result for r in reversed(list(self.records.values()))
-                         if r.result is not None and not r.result.ok), None)
+                         if r.result is not None and r.result.status is TrialStatus.CRASHED), None)
             detail = (last.error.strip().splitlines() or [""])[-1] if last else ""
             raise TooManyFailures(
-                f"study '{self.spec.name}': the first {p.failed} trials all failed, stopping "
+                f"study '{self.spec.name}': the first {p.crashed} trials all crashed, stopping "
                 f"(last error: {detail[:300]}); see {self.store.paths.trials_dir}/*/stderr.log"
             )
 

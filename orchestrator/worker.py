@@ -65,6 +65,9 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
     else:
         job_id = os.environ.get("SLURM_JOB_ID", "")
     previous = signal.signal(signal.SIGTERM, _on_term)
+    # submitit asks SLURM for USR2 before the time limit and would requeue or fail the job on it;
+    # orch retries timeouts itself (a new attempt resuming from the trial's checkpoint): ignore it.
+    previous_usr2 = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     started = time.time()
     try:
         metrics = run_job(job, trial.config, ctx.budget, ctx)
@@ -83,6 +86,7 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
         print(error, file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGUSR2, previous_usr2)
     gpu_hours = float(metrics.pop("gpu_hours", wall * ctx.gpus / 3600.0))
     metrics.setdefault("train_seconds", round(wall, 3))
     result = TrialResult(

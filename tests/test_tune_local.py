@@ -62,7 +62,7 @@ def test_crashing_trials_are_recorded_with_their_stderr(root: Path, quad_space: 
 
 
 def test_a_study_whose_trials_all_fail_stops_early(root: Path, quad_space: Path) -> None:
-    with pytest.raises(TooManyFailures, match=r"first [5-7] trials all failed.*diverged"):
+    with pytest.raises(TooManyFailures, match=r"first [5-7] trials all crashed.*diverged"):
         run(TuneRequest(root=root, study="broken", command=quad_command("--crash-above -2"), space=str(quad_space),
                         objective="loss", minimize=True, strategy="random", trials=30, parallel=2))
     rows = read_csv(StudyStore.open(root, "broken").paths.trials_csv)

@@ -49,6 +49,17 @@ class Executor(ABC):
     name = "?"
     #: submit a batch known in advance as one unit (a job array) beyond the parallel slots?
     batches = False
+    #: on Ctrl-C: cancel running trials (True) or leave them running for a resume (False)
+    cancel_on_interrupt = True
+
+    def accepting_batch(self) -> bool:
+        """May a new batch (array) be submitted now?"""
+        return True
+
+    @property
+    def max_array(self) -> int:
+        """The largest batch one submission may hold."""
+        return 1_000_000
 
     @abstractmethod
     def submit(self, trials: Sequence[Trial], paths: Sequence[TrialPaths], throttle: int) -> list[Handle]:

@@ -1,0 +1,124 @@
+"""SLURM job options (partition, gres, cpus, mem, time, ...) and cluster profiles in TOML.
+
+Precedence: command-line option > profile file > built-in default. A profile is looked up from
+--profile, else $ORCH_PROFILE, else ./orch-cluster.toml, else ~/.config/orch/cluster.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+
+_LIST_KEYS = ("setup", "sbatch_extra")
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    gres: str | None = None
+    gpus_per_node: int | None = None
+    cpus_per_task: int | None = None
+    mem: str | None = None
+    time: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    exclude: str | None = None
+    job_name: str | None = None
+    sbatch_extra: tuple[str, ...] = ()
+    setup: tuple[str, ...] = ()
+    python: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v not in (None, ())}
+        for k in _LIST_KEYS:
+            if k in d:
+                d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "options") -> SlurmOptions:
+        known = {f.name for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for key, value in d.items():
+            k = key.replace("-", "_")
+            if k == "kind":
+                continue
+            if k not in known:
+                raise ConfigError(f"{source}: unknown SLURM option '{key}' (known: {', '.join(sorted(known))})")
+            if value is None:
+                continue
+            if k in _LIST_KEYS:
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{source}: '{key}' must be a list of strings")
+                value = tuple(value)
+            elif k in ("gpus_per_node", "cpus_per_task"):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"{source}: '{key}' must be a positive integer, got {value!r}")
+            else:
+                value = str(value)
+            clean[k] = value
+        return cls(**clean)
+
+    def merged(self, override: SlurmOptions) -> SlurmOptions:
+        """``override``'s set values win; lists are concatenated (profile setup lines first)."""
+        d = asdict(self)
+        for f in fields(self):
+            v = getattr(override, f.name)
+            if f.name in _LIST_KEYS:
+                d[f.name] = tuple(getattr(self, f.name)) + tuple(v)
+            elif v is not None:
+                d[f.name] = v
+        return SlurmOptions(**d)
+
+    def extra_parameters(self) -> dict[str, Any]:
+        """--sbatch-extra lines ('--reservation=x', '#SBATCH --mail-type=END', '--exclusive') as a dict."""
+        out: dict[str, Any] = {}
+        for raw in self.sbatch_extra:
+            item = raw.strip()
+            if item.startswith("#SBATCH"):
+                item = item[len("#SBATCH"):].strip()
+            if not item.startswith("--") or len(item) < 3:
+                raise ConfigError(f"--sbatch-extra: expected an sbatch option like --reservation=NAME, got {raw!r}")
+            key, _, value = item[2:].partition("=")
+            out[key.strip()] = value.strip() if _ else True
+        return out
+
+
+def find_profile(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.exists():
+            raise ConfigError(f"--profile: {p} not found")
+        return p
+    env = os.environ.get("ORCH_PROFILE")
+    if env:
+        p = Path(env).expanduser()
+        if not p.exists():
+            raise ConfigError(f"$ORCH_PROFILE: {p} not found")
+        return p
+    for cand in ((cwd or Path.cwd()) / "orch-cluster.toml", Path.home() / ".config" / "orch" / "cluster.toml"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def load_profile(path: Path | None) -> SlurmOptions:
+    if path is None:
+        return SlurmOptions()
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read profile: {e.strerror}") from None
+    if isinstance(data.get("slurm"), dict):
+        data = data["slurm"]
+    return SlurmOptions.from_dict(data, source=str(path))
