@@ -45,6 +45,12 @@ JOBS: dict[str, JobInfo] = {
         module="jobs.digits", objective="accuracy", minimize=False, default_epochs=20,
         datasets=("sklearn-digits",), metrics=("accuracy", "f1_macro", "f1_micro", "val_loss"), family="mlp",
     ),
+    "branin": JobInfo(
+        name="branin",
+        summary="the Branin function (instant, synthetic): for measuring orch itself, not a training job",
+        module="jobs.synthetic", objective="loss", minimize=True, default_epochs=1,
+        datasets=("synthetic",), metrics=("loss",), family="synthetic",
+    ),
 }
 
 

@@ -120,6 +120,7 @@ def tune(
     setup: SetupOpt = None,
     job_name: JobNameOpt = None,
     profile: ProfileOpt = None,
+    job_option: Annotated[Optional[list[str]], typer.Option("--job-option", "-o", help="Job option NAME=VALUE (repeatable), e.g. -o sleep=1.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
@@ -133,7 +134,7 @@ def tune(
         root=root, study=study, job=job, command=command, cwd=cwd, space=space, strategy=strategy,
         trials=trials, parallel=parallel, seed=seed, resume=resume, objective=objective, minimize=minimize,
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
-        slurm=slurm, profile=profile,  # type: ignore[arg-type]
+        slurm=slurm, profile=profile, job_options=_kv(job_option, "--job-option"),  # type: ignore[arg-type]
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
     if detach:
@@ -208,6 +209,38 @@ def ingest(
     console.print(f"orch: {study}: ingested {len(report.ingested)} results, {report.already} were already "
                   f"recorded, {len(report.missing)} trials have no result yet"
                   + (f" ({', '.join(report.missing[:10])}{'...' if len(report.missing) > 10 else ''})" if report.missing else ""))
+
+
+bench_app = typer.Typer(help="Benchmarks: strategy comparisons and orchestration overhead.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("overhead")
+def bench_overhead(
+    out: Annotated[Path, typer.Option(help="Output folder (overhead.csv, the studies, submitit's files).")] = Path("bench-out/overhead"),
+    trials: Annotated[int, typer.Option(help="Trivial trials per run.")] = 200,
+    parallel: Annotated[int, typer.Option(help="Array throttle / slots.")] = 8,
+    partition: Annotated[str, typer.Option(help="SLURM partition.")] = "cpu",
+    smac_trials: Annotated[int, typer.Option(help="Trials of the SMAC run (end-to-next-submit gap).")] = 60,
+) -> None:
+    """Orchestration cost through real SLURM: orch vs raw submitit map_array on trivial trials."""
+    from rich.table import Table
+
+    from orchestrator.bench.overhead import run_overhead
+    from orchestrator.console import console
+
+    rows = run_overhead(out, trials, parallel, partition, smac_trials)
+    table = Table("run", "trials", "wall s", "trials/s", "ctl CPU s/trial", "sched CPU s/trial", "sacct/min",
+                  "sbatch", "median end->next submit s", title=f"orchestration overhead ({partition}, %{parallel})")
+    for r in rows:
+        table.add_row(r.run, str(r.trials), f"{r.wall_s:.1f}", f"{r.trials_per_s:.2f}",
+                      f"{r.controller_cpu_s_per_trial:.3f}", f"{r.scheduler_cpu_s_per_trial:.3f}",
+                      f"{r.sacct_per_min:.1f}", str(r.sbatch_calls),
+                      "-" if r.median_gap_s is None else f"{r.median_gap_s:.2f}")
+    console.print(table)
+    raw = rows[0].trials_per_s
+    console.print(f"orch random / raw submitit throughput: {rows[1].trials_per_s / raw:.0%}; "
+                  f"written {out / 'overhead.csv'}")
 
 
 @app.command()

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from orchestrator.trial import Trial, TrialResult
     from orchestrator.tune import Progress, TuneOutcome
 
-console = Console(highlight=False, soft_wrap=True)
+# wide tables when writing to a file or a pipe (rich would assume 80 columns there)
+_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

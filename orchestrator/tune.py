@@ -306,7 +306,7 @@ class StudyLoop:
             detail = (last.error.strip().splitlines() or [""])[-1] if last else ""
             raise TooManyFailures(
                 f"study '{self.spec.name}': the first {p.crashed} trials all crashed, stopping "
-                f"(last error: {detail[:300]}); see {self.store.paths.trials_dir}/*/stderr.log"
+                f"(last error: {detail[:300]}); see {self.store.paths.trials_csv}"
             )
 
     def _export(self, force: bool = False) -> None:

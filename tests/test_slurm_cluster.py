@@ -278,3 +278,20 @@ def test_time_limit_is_retried_then_recorded_timeout(tmp_path: Path) -> None:
     steps = (root / "studies" / study / "trials" / "0000" / "starts.log").read_text().splitlines()
     assert len(steps) == 2 and int(steps[1].split()[0]) > 0  # the retry continued from the checkpoint
     assert len(settled_jobs(f"orch-{study}", 2)) == 2
+
+
+def test_detach_runs_the_controller_as_a_slurm_job(tmp_path: Path, quad_space: Path) -> None:
+    root, study = tmp_path / "r", uniq("detach")
+    p = orch("tune", "--detach", "--partition", "cpu", "--strategy", "random", "--trials", "4", "--parallel", "2",
+             "--root", str(root), "--study", study, "--command", quad_command(), "--space", str(quad_space),
+             "--objective", "loss", "--minimize")
+    assert p.returncode == 0, p.stderr
+    assert "runs in SLURM job" in p.stdout
+    ctl_job = p.stdout.split("runs in SLURM job")[1].split(";")[0].strip()
+    wait_until(lambda: not subprocess.run(["squeue", "-h", "-j", ctl_job], capture_output=True, text=True).stdout.strip(),
+               timeout=180, what="the controller job to finish")
+    r = rows(root, study)
+    assert len(r) == 4 and all(x["status"] == "SUCCESS" for x in r)
+    events = [e["event"] for e in journal(root, study)]
+    assert events.index("detached") < max(i for i, e in enumerate(events) if e in ("started", "resumed"))
+    assert list((root / "studies" / study / "slurm").glob("controller-*.log"))

@@ -110,8 +110,9 @@ class SlurmExecutor(Executor):
     # --- cluster facts and validation -----------------------------------------------------------
 
     def _cmd(self, args: list[str], what: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}
         try:
-            return self._run(args, capture_output=True, text=True, timeout=timeout)
+            return self._run(args, capture_output=True, text=True, timeout=timeout, env=env)
         except (OSError, subprocess.TimeoutExpired) as e:
             return subprocess.CompletedProcess(args, 1, "", f"{what} failed: {e}")
 
@@ -180,8 +181,12 @@ class SlurmExecutor(Executor):
         ex = self._executor(current)
         dirs = [str(p.dir) for p in paths]
         err = io.StringIO()
+        from submitit.helpers import clean_env
+
         try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            # clean_env: a controller that runs inside a SLURM job (--detach) must not hand its own
+            # SLURM_* variables (memory, gres, ...) to the trials it submits
+            with clean_env(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 jobs = ex.map_array(run_trial, dirs) if len(dirs) > 1 else [ex.submit(run_trial, dirs[0])]
         except Exception as e:  # submitit wraps sbatch's refusal in FailedJobError
             raise self._submission_error(str(e) or err.getvalue()) from None

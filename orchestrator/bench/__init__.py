@@ -1,0 +1,1 @@
+"""Benchmarks: strategy comparison on tabular and real-job suites, orchestration overhead."""
