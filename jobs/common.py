@@ -91,9 +91,3 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, prefix: str =
         f"{prefix}f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
         f"{prefix}f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
     }
-
-
-def class_entropy(labels: np.ndarray) -> float:
-    _, counts = np.unique(labels, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum())

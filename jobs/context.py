@@ -38,10 +38,13 @@ class JobContext:
             return 0
         return len([d for d in visible.split(",") if d.strip()])
 
-    def epochs(self, default: int) -> int:
-        """The epoch budget: the strategy's budget, else --epochs, else the job's default."""
+    def epochs(self, default: int, config: dict[str, Any] | None = None) -> int:
+        """The epoch budget: the strategy's budget (fidelity), else an ``epochs`` hyperparameter,
+        else --epochs, else the job's default."""
         if self.budget is not None:
             return max(1, int(round(self.budget)))
+        if config and config.get("epochs") is not None:
+            return max(1, int(config["epochs"]))
         if self.options.get("epochs"):
             return max(1, int(self.options["epochs"]))
         return default

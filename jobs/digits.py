@@ -11,21 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from jobs.common import Checkpointer, class_entropy, classification_metrics, rng_state, seed_everything, set_rng_state, setup_torch
+from jobs.common import classification_metrics, seed_everything, setup_torch
 from jobs.context import JobContext
-
-SPLIT_SEED = 0
+from jobs.data import class_entropy, split_indices
+from jobs.training import fit, loader, predict
 
 
 def load_data() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
-    x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, test_size=0.4, random_state=SPLIT_SEED, stratify=y)
-    x_va, x_te, y_va, y_te = train_test_split(x_rest, y_rest, test_size=0.5, random_state=SPLIT_SEED, stratify=y_rest)
-    return x_tr, y_tr, x_va, y_va, x_te, y_te
+    tr, va, te = split_indices(len(y), (0.6, 0.2, 0.2), y)
+    return x[tr], y[tr], x[va], y[va], x[te], y[te]
 
 
 def task_features(options: dict[str, Any]) -> dict[str, Any]:
@@ -63,39 +61,25 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     device = setup_torch(ctx)
     seed_everything(ctx.seed)
     x_tr, y_tr, x_va, y_va, x_te, y_te = load_data()
-    epochs = ctx.epochs(default=20)
     model = build_model(config, x_tr.shape[1], 10).to(device)
     opt = make_optimizer(config, model.parameters())
     loss_fn = nn.CrossEntropyLoss()
-    ckpt = Checkpointer(ctx)
-    start_epoch = 0
-    state = ckpt.load()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        print(f"[orch] resumed from checkpoint after epoch {start_epoch}", flush=True)
-    xt, yt = torch.from_numpy(x_tr).to(device), torch.from_numpy(y_tr).long().to(device)
+    train = (torch.from_numpy(x_tr), torch.from_numpy(y_tr).long())
     bs = int(config.get("batch_size", 64))
-    for epoch in range(start_epoch, epochs):
-        model.train()
-        perm = torch.randperm(len(xt), device=device)
-        for i in range(0, len(xt), bs):
-            idx = perm[i:i + bs]
-            opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        ckpt.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state()})
-    model.eval()
-    with torch.no_grad():
-        logits_va = model(torch.from_numpy(x_va).to(device))
-        val_loss = float(loss_fn(logits_va, torch.from_numpy(y_va).long().to(device)))
-        pred_va = logits_va.argmax(1).cpu().numpy()
-        pred_te = model(torch.from_numpy(x_te).to(device)).argmax(1).cpu().numpy()
-    metrics = classification_metrics(y_va, pred_va)
-    metrics.update(classification_metrics(y_te, pred_te, prefix="test_"))
+
+    def step(batch: Any) -> Any:
+        return loss_fn(model(batch[0].to(device)), batch[1].to(device))
+
+    report = fit(ctx, model, opt, ctx.epochs(default=20, config=config),
+                 lambda e: loader(train, bs, ctx, device, True, e), step, device, clip=None)
+
+    def logits(x: np.ndarray) -> Any:
+        return predict(model, loader((torch.from_numpy(x),), 1024, ctx, device, False), lambda b: model(b[0].to(device)))
+
+    lv = logits(x_va)
+    val_loss = float(loss_fn(lv, torch.from_numpy(y_va).long()))
+    metrics = classification_metrics(y_va, lv.argmax(1).numpy())
+    metrics.update(classification_metrics(y_te, logits(x_te).argmax(1).numpy(), prefix="test_"))
     metrics["val_loss"] = val_loss if np.isfinite(val_loss) else 1e6
-    metrics["epochs"] = float(epochs)
+    metrics.update(report.metrics())
     return metrics

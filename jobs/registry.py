@@ -45,6 +45,36 @@ JOBS: dict[str, JobInfo] = {
         module="jobs.digits", objective="accuracy", minimize=False, default_epochs=20,
         datasets=("sklearn-digits",), metrics=("accuracy", "f1_macro", "f1_micro", "val_loss"), family="mlp",
     ),
+    "text-classification": JobInfo(
+        name="text-classification",
+        summary="fine-tune a transformer (--model, default distilbert-base-uncased) for sentence classification",
+        module="jobs.text_classification", objective="accuracy", minimize=False, default_epochs=3,
+        datasets=("imdb", "sst2", "ag_news"), metrics=("accuracy", "f1_macro", "f1_micro"), family="transformer",
+    ),
+    "token-classification": JobInfo(
+        name="token-classification",
+        summary="a transformer with a token head for BIO named-entity tagging",
+        module="jobs.token_classification", objective="f1", minimize=False, default_epochs=3,
+        datasets=("conll2003",), metrics=("f1", "precision", "recall", "accuracy"), family="transformer",
+    ),
+    "bilstm-attention": JobInfo(
+        name="bilstm-attention",
+        summary="Embedding -> BiLSTM -> attention -> dense -> softmax for text classification",
+        module="jobs.bilstm", objective="accuracy", minimize=False, default_epochs=5,
+        datasets=("imdb", "ag_news"), metrics=("accuracy", "f1_macro", "f1_micro"), family="bilstm",
+    ),
+    "cnn": JobInfo(
+        name="cnn",
+        summary="Conv -> MaxPool -> Conv -> MaxPool -> Flatten -> Dense -> Softmax on images",
+        module="jobs.cnn", objective="accuracy", minimize=False, default_epochs=5,
+        datasets=("mnist", "digits"), metrics=("accuracy", "f1_macro", "f1_micro"), family="cnn",
+    ),
+    "fnn-regression": JobInfo(
+        name="fnn-regression",
+        summary="Dense -> ReLU -> ... -> Dense regressor on tabular data",
+        module="jobs.fnn_regression", objective="mse", minimize=True, default_epochs=50,
+        datasets=("wine-red", "wine-white", "diabetes"), metrics=("mse", "r2", "mae"), family="fnn",
+    ),
     "branin": JobInfo(
         name="branin",
         summary="the Branin function (instant, synthetic): for measuring orch itself, not a training job",

@@ -36,6 +36,11 @@ ObjectiveOpt = Annotated[Optional[str], typer.Option(help="Metric to optimise (d
 MinimizeOpt = Annotated[Optional[bool], typer.Option("--minimize/--maximize", help="Direction of the objective.")]
 EpochsOpt = Annotated[Optional[int], typer.Option(help="Epochs per trial (where the strategy sets no budget).")]
 GridPointsOpt = Annotated[int, typer.Option(help="Grid points per numeric hyperparameter (strategy grid).")]
+DataOpt = Annotated[Optional[str], typer.Option(help="Dataset: a path, a name under $ORCH_DATASETS, or a Hugging Face name.")]
+SubsampleOpt = Annotated[Optional[int], typer.Option(help="Use at most N training rows (quick runs).")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="Transformer: a Hugging Face name or path, minilm, or tiny-bert.")]
+FixOpt = Annotated[Optional[list[str]], typer.Option(help="Hold a hyperparameter constant: NAME=VALUE (repeatable).")]
+JobOptionOpt = Annotated[Optional[list[str]], typer.Option("--job-option", "-o", help="Job option NAME=VALUE (repeatable), e.g. -o max_length=64, -o target=price.")]
 _S = "SLURM"
 PartitionOpt = Annotated[Optional[str], typer.Option(help="SLURM partition: run trials as SLURM jobs.", rich_help_panel=_S)]
 GresOpt = Annotated[Optional[str], typer.Option(help="Generic resources per trial, e.g. gpu:1.", rich_help_panel=_S)]
@@ -72,6 +77,21 @@ def _literal(text: str) -> object:
         except ValueError:
             pass
     return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _job_options(items: list[str] | None, data: str | None, subsample: int | None, model: str | None) -> dict[str, object]:
+    from orchestrator.errors import ConfigError
+
+    options = _kv(items, "--job-option")
+    if data is not None:
+        options["data"] = data
+    if subsample is not None:
+        if subsample < 1:
+            raise ConfigError(f"--subsample: must be at least 1, got {subsample}")
+        options["subsample"] = subsample
+    if model is not None:
+        options["model"] = model
+    return options
 
 
 def _slurm(partition: str | None, gres: str | None, gpus_per_node: int | None, cpus_per_task: int | None,
@@ -120,7 +140,11 @@ def tune(
     setup: SetupOpt = None,
     job_name: JobNameOpt = None,
     profile: ProfileOpt = None,
-    job_option: Annotated[Optional[list[str]], typer.Option("--job-option", "-o", help="Job option NAME=VALUE (repeatable), e.g. -o sleep=1.")] = None,
+    data: DataOpt = None,
+    subsample: SubsampleOpt = None,
+    model: ModelOpt = None,
+    fix: FixOpt = None,
+    job_option: JobOptionOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
@@ -134,7 +158,8 @@ def tune(
         root=root, study=study, job=job, command=command, cwd=cwd, space=space, strategy=strategy,
         trials=trials, parallel=parallel, seed=seed, resume=resume, objective=objective, minimize=minimize,
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
-        slurm=slurm, profile=profile, job_options=_kv(job_option, "--job-option"),  # type: ignore[arg-type]
+        slurm=slurm, profile=profile, job_options=_job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
+        fixed=_kv(fix, "--fix"),
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
     if detach:
@@ -178,6 +203,11 @@ def sbatch(
     setup: SetupOpt = None,
     job_name: JobNameOpt = None,
     profile: ProfileOpt = None,
+    data: DataOpt = None,
+    subsample: SubsampleOpt = None,
+    model: ModelOpt = None,
+    fix: FixOpt = None,
+    job_option: JobOptionOpt = None,
 ) -> None:
     """Write a standalone sbatch array script for a batch of configurations (run it with plain sbatch)."""
     from orchestrator.console import console
@@ -187,7 +217,8 @@ def sbatch(
                    exclude, sbatch_extra, setup, job_name)
     req = TuneRequest(root=root, study=study, job=job, command=command, cwd=cwd, space=space, trials=trials,
                       parallel=parallel, seed=seed, objective=objective, minimize=minimize, epochs=epochs,
-                      grid_points=grid_points, executor="slurm", slurm=slurm, profile=profile)  # type: ignore[arg-type]
+                      grid_points=grid_points, executor="slurm", slurm=slurm, profile=profile,  # type: ignore[arg-type]
+                      job_options=_job_options(job_option, data, subsample, model), fixed=_kv(fix, "--fix"))
     out = write_sbatch(req, source, csv_file)
     for script in out.scripts:
         console.print(f"orch: wrote {script} ({len(out.trials)} trials {out.trials[0].trial_id}..{out.trials[-1].trial_id})")

@@ -92,9 +92,14 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         if req.objective and req.objective not in info.metrics and not req.objective.startswith("test_"):
             raise ConfigError(f"--objective: job '{name}' reports {', '.join(info.metrics)}, not '{req.objective}'")
         options = _job_options(req)
+        if options.get("data") and Path(str(options["data"])).expanduser().exists():
+            options["data"] = str(Path(str(options["data"])).expanduser().resolve())  # valid from any node / cwd
         job = JobSpec(kind="builtin", name=name, options=options)
+        check = getattr(info.load(), "check", None)
+        if check is not None:
+            check(options)  # e.g. the transformer can be loaded, before anything is written
         features = clean_features(_task_features(info, options))
-        dataset = req.dataset_label or str(options.get("data") or info.datasets[0])
+        dataset = req.dataset_label or _dataset_label(options.get("data"), info.datasets[0])
         task = Task(job=name, dataset=dataset, objective=objective, minimize=minimize, features=features)
     if req.fixed:
         space = fix_hyperparameters(space, req.fixed)
@@ -191,6 +196,16 @@ def _job_options(req: TuneRequest) -> dict[str, Any]:
     if req.epochs:
         options["epochs"] = req.epochs
     return options
+
+
+def _dataset_label(data: Any, default: str) -> str:
+    if not data:
+        return default
+    p = Path(str(data))
+    name = p.name
+    for suffix in (".gz", ".csv", ".tsv", ".json", ".jsonl", ".parquet", ".npz"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return name or str(data)
 
 
 def _task_features(info: Any, options: dict[str, Any]) -> dict[str, Any]:

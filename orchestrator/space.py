@@ -320,7 +320,9 @@ def to_configuration(cs: ConfigurationSpace, values: Mapping[str, Any]) -> Confi
 
 
 def fix_hyperparameters(cs: ConfigurationSpace, fixed: Mapping[str, Any], source: str = "--fix") -> ConfigurationSpace:
-    """Return a copy of ``cs`` where each hyperparameter in ``fixed`` is a Constant of that value."""
+    """Return a copy of ``cs`` where each hyperparameter in ``fixed`` is a Constant of that value.
+
+    Categorical values must be among the choices; numbers may lie outside the searched range."""
     from ConfigSpace import Constant
 
     if not fixed:
@@ -329,19 +331,18 @@ def fix_hyperparameters(cs: ConfigurationSpace, fixed: Mapping[str, Any], source
         if name not in cs:
             raise ConfigError(f"{source}: unknown hyperparameter '{name}' (space has {', '.join(cs.keys())})")
         hp = cs[name]
-        legal = getattr(hp, "choices", None) or getattr(hp, "sequence", None)
-        if legal is not None and not any(str(v) == str(value) for v in legal):
-            raise ConfigError(f"{source}: '{name}'={value!r} is not one of {list(legal)}")
-        lower, upper = getattr(hp, "lower", None), getattr(hp, "upper", None)
-        if lower is not None and isinstance(value, (int, float)) and not lower <= value <= upper:
-            raise ConfigError(f"{source}: '{name}'={value!r} outside [{lower}, {upper}]")
+        choices = getattr(hp, "choices", None)
+        if choices is not None and not any(str(v) == str(value) for v in choices):
+            raise ConfigError(f"{source}: '{name}'={value!r} is not one of {list(choices)}")
+        numeric = hasattr(hp, "lower") or getattr(hp, "sequence", None) is not None
+        if numeric and not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{name}' needs a number, got {value!r}")
     data = json.loads(space_to_json(cs))
     for hp in data["hyperparameters"]:
         if hp["name"] in fixed:
-            value = fixed[hp["name"]]
-            legal = hp.get("choices") or hp.get("sequence")
-            if legal:
-                value = next(v for v in legal if str(v) == str(value))
+            value = fixed[hp["name"]]  # numbers may lie outside the range (e.g. epochs=1 for a quick run)
+            if hp.get("choices"):
+                value = next(v for v in hp["choices"] if str(v) == str(value))
             if hp["type"] == "uniform_int":
                 value = int(value)
             name = hp["name"]

@@ -27,6 +27,8 @@ def pytest_configure(config: pytest.Config) -> None:
 TESTS = Path(__file__).parent
 SCRIPTS = TESTS / "scripts"
 SHARED = TESTS.parent.parent / "shared"
+if (SHARED / "datasets").is_dir():
+    os.environ.setdefault("ORCH_DATASETS", str(SHARED / "datasets"))
 
 QUADRATIC_SPACE = """\
 x: {type: float, low: -1.0, high: 1.0}
