@@ -246,6 +246,74 @@ bench_app = typer.Typer(help="Benchmarks: strategy comparisons and orchestration
 app.add_typer(bench_app, name="bench")
 
 
+@bench_app.command("run")
+def bench_run(
+    suite: Annotated[str, typer.Option(help="hpobench-nn, or a table CSV from `orch bench build-table`.")] = "hpobench-nn",
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "random,grid,smac",
+    seeds: Annotated[int, typer.Option(help="Seeds per task.")] = 10,
+    trials: Annotated[int, typer.Option(help="Trials per run.")] = 100,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("bench-out/run"),
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the suite's tasks.")] = None,
+    first_seed: Annotated[int, typer.Option(help="First seed (seeds are first_seed .. first_seed+seeds-1).")] = 0,
+) -> None:
+    """Compare strategies on a suite (leave-one-task-out): table, runs.csv, summary.csv, plots."""
+    from rich.markdown import Markdown
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from orchestrator.bench.compare import compare
+    from orchestrator.console import console
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    task_list = [t.strip() for t in tasks.split(",")] if tasks else None
+    with Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+        job = bar.add_task("", total=None)
+
+        def tick(r: object) -> None:
+            spec = getattr(r, "spec")
+            bar.update(job, advance=1, description=f"{spec.strategy} {spec.task} seed {spec.seed}")
+
+        from orchestrator.bench.suites import load_suite
+
+        n_tasks = len(task_list) if task_list else len(load_suite(suite).tasks)
+        bar.update(job, total=len(names) * n_tasks * seeds)
+        result = compare(suite, names, seeds, trials, out, workers=workers, tasks=task_list, progress=tick,
+                         first_seed=first_seed)
+    console.print(Markdown(result.markdown))
+    console.print(f"orch: {result.seconds:.0f} s; wrote " + ", ".join(str(f) for f in result.files))
+
+
+@bench_app.command("build-table")
+def bench_build_table(
+    job: Annotated[str, typer.Option(help="Built-in job (see `orch jobs`).")],
+    datasets: Annotated[str, typer.Option(help="Comma-separated datasets (names or paths), one task each.")],
+    out: Annotated[Path, typer.Option(help="Table CSV to write (a provenance JSON goes beside it).")] = Path("bench-out/table.csv"),
+    pool: Annotated[int, typer.Option(help="Scrambled Sobol configurations in the pool.")] = 300,
+    grid_points: Annotated[int, typer.Option(help="Plus the preset grid with this many points per numeric hyperparameter (0: none).")] = 3,
+    seed: SeedOpt = 0,
+    parallel: ParallelOpt = 2,
+    executor: Annotated[str, typer.Option(help="local or slurm.")] = "local",
+    partition: PartitionOpt = None,
+    root: RootOpt = Path("results"),
+    epochs: EpochsOpt = None,
+    subsample: SubsampleOpt = None,
+    model: ModelOpt = None,
+    job_option: JobOptionOpt = None,
+) -> None:
+    """Build a real-job lookup table for `orch bench run --suite TABLE.csv`."""
+    from orchestrator.bench.table import build_table
+    from orchestrator.console import RichReporter, console
+    from orchestrator.executors.profile import SlurmOptions
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    path = build_table(job, names, out, root, pool=pool, grid_points=grid_points, seed=seed, parallel=parallel,
+                       executor=executor, slurm=SlurmOptions(partition=partition),
+                       job_options=_job_options(job_option, None, subsample, model), epochs=epochs,
+                       reporter_for=lambda name: RichReporter(quiet=True))
+    console.print(f"orch: wrote {path} and {path.with_suffix('.json')}")
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     out: Annotated[Path, typer.Option(help="Output folder (overhead.csv, the studies, submitit's files).")] = Path("bench-out/overhead"),

@@ -47,6 +47,7 @@ class TuneRequest:
     max_failures: int | None = None
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     profile: str | None = None
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
 
 DEFAULT_TRIALS = 20
@@ -61,7 +62,7 @@ def prepare(req: TuneRequest, reporter: Reporter | None = None) -> tuple[StudyLo
 
 def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, list[str]]:
     from orchestrator.space import fix_hyperparameters, load_space, space_to_json
-    from orchestrator.strategies import build_optimizer, check_strategy
+    from orchestrator.strategies import check_strategy
 
     from jobs.registry import DEFAULT_JOB, get_job, presets
 
@@ -117,21 +118,19 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel, max_retries=req.max_retries,
         budget=req.budget if req.budget is not None else (float(req.epochs) if req.epochs else None),
         executor={"kind": executor_kind, **executor_options},
-        strategy_options={"grid_points": req.grid_points}, meta_roots=tuple(req.meta_roots),
+        strategy_options={"grid_points": req.grid_points, **req.strategy_options}, meta_roots=tuple(req.meta_roots),
     )
     executor = make_executor(spec, req.root)
     validate = getattr(executor, "validate", None)
     if validate is not None:
         validate()  # the scheduler checks the options (sbatch --test-only) before anything is written
-    optimizer = build_optimizer(spec, space)
+    optimizer = study_optimizer(spec, space, req.root)
     store = StudyStore.create(req.root, spec, space_to_json(space))
     loop = StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures)
     return loop, notes
 
 
 def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, list[str]]:
-    from orchestrator.strategies import build_optimizer
-
     store = StudyStore.open(req.root, req.resume or "")
     notes = [f"resuming study '{store.spec.name}'"]
     if req.trials and req.trials != store.spec.n_trials:
@@ -139,8 +138,17 @@ def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         store.update_spec(store.spec.with_trials(req.trials))
     spec = store.spec
     executor = make_executor(spec, req.root)
-    optimizer = build_optimizer(spec, store.load_space())
+    optimizer = study_optimizer(spec, store.load_space(), req.root)
     return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures), notes
+
+
+def study_optimizer(spec: StudySpec, space: Any, root: Path) -> Any:
+    """The study's optimiser, built the way the benchmark harness builds it."""
+    from orchestrator.strategies import StrategyContext, build_optimizer
+
+    ctx = StrategyContext(space=space, seed=spec.seed, n_trials=spec.n_trials, budget=spec.budget,
+                          options=dict(spec.strategy_options), task=spec.task)
+    return build_optimizer(spec.strategy, ctx)
 
 
 def make_executor(spec: StudySpec, root: Path) -> Executor:
@@ -239,7 +247,6 @@ def write_sbatch(req: TuneRequest, source: str, csv_file: Path | None) -> Any:
     from orchestrator.executors.slurm import SlurmExecutor
     from orchestrator.optimizers.base import Suggestion
     from orchestrator.store.paths import StudyPaths
-    from orchestrator.strategies import build_optimizer
     from orchestrator.templates import configs_from_csv, write_array
 
     if source not in _SBATCH_SOURCES:
@@ -273,7 +280,7 @@ def write_sbatch(req: TuneRequest, source: str, csv_file: Path | None) -> Any:
             optimizer = SmacOptimizer(space, seed=store.spec.seed, n_trials=4 * n, budget=store.spec.budget,
                                       n_initial=n)
         else:
-            optimizer = build_optimizer(replace(store.spec, strategy=source), space)
+            optimizer = study_optimizer(replace(store.spec, strategy=source), space, req.root)
         for rec in store.state().records.values():  # never the same configuration twice in a study
             optimizer.pending(Suggestion(rec.trial.config, rec.trial.budget, rec.trial.origin, rec.trial.seed))
     try:

@@ -309,6 +309,33 @@ def config_to_dict(config: Configuration | Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): plain(v) for k, v in dict(config).items()}
 
 
+def coerce_config(cs: ConfigurationSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values read back from CSV (3.0 for 3, '0.1' for 0.1) as the space's own types."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if k not in cs:
+            continue
+        hp = cs[k]
+        legal = getattr(hp, "choices", None) or getattr(hp, "sequence", None)
+        if legal is not None:
+            match = [x for x in legal if x == v or str(x) == str(v) or (_is_number(x) and _num_eq(x, v))]
+            out[k] = plain(match[0]) if match else v
+        elif type(hp).__name__.endswith("IntegerHyperparameter"):
+            out[k] = int(round(float(v)))
+        elif hasattr(hp, "lower"):
+            out[k] = float(v)
+        else:
+            out[k] = plain(v)
+    return out
+
+
+def _num_eq(x: Any, v: Any) -> bool:
+    try:
+        return math.isclose(float(x), float(v), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
+
+
 def to_configuration(cs: ConfigurationSpace, values: Mapping[str, Any]) -> Configuration:
     """Validate plain values against the space; raises ConfigError naming the bad hyperparameter."""
     from ConfigSpace import Configuration

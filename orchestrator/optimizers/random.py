@@ -16,7 +16,8 @@ _MAX_DRAWS = 1000
 class RandomSearch(Optimizer):
     name = "random"
 
-    def __init__(self, space: ConfigurationSpace, seed: int = 0, budget: float | None = None) -> None:
+    def __init__(self, space: ConfigurationSpace, seed: int = 0, budget: float | None = None,
+                 start_with_default: bool = False) -> None:
         from ConfigSpace import ConfigurationSpace
 
         # a private copy: sampling must not depend on who else draws from the caller's space
@@ -24,8 +25,12 @@ class RandomSearch(Optimizer):
         self._space.seed(seed)
         self._budget = budget
         self._seen: set[str] = set()
+        self._default = config_to_dict(self._space.get_default_configuration()) if start_with_default else None
 
     def ask(self) -> Suggestion:
+        if self._default is not None and config_key(self._default) not in self._seen:
+            self._seen.add(config_key(self._default))
+            return Suggestion(self._default, self._budget, origin="default")
         for _ in range(_MAX_DRAWS):
             config = config_to_dict(self._space.sample_configuration())
             key = config_key(config)

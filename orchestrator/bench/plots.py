@@ -1,0 +1,89 @@
+"""Benchmark plots: regret vs trials (mean with 95% bands), average rank vs trials, and regret vs
+cumulative train time. Matplotlib with the Agg backend; PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def regret_vs_trials(summary: pd.DataFrame, path: Path, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s, g in summary.groupby("strategy", sort=False):
+        g = g.sort_values("trials")
+        lo = np.clip(g["mean_regret"] - g["ci95"], 1e-5, None)
+        ax.plot(g["trials"], g["mean_regret"].clip(lower=1e-5), label=s, lw=1.8)
+        ax.fill_between(g["trials"], lo, g["mean_regret"] + g["ci95"], alpha=0.18)
+    ax.set_yscale("log")
+    ax.set_xlabel("trials")
+    ax.set_ylabel("normalised regret (mean, 95% CI)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def rank_vs_trials(summary: pd.DataFrame, path: Path, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s, g in summary.groupby("strategy", sort=False):
+        g = g.sort_values("trials")
+        ax.plot(g["trials"], g["mean_rank"], label=s, lw=1.8)
+    ax.set_xlabel("trials")
+    ax.set_ylabel("average rank (lower is better)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def regret_vs_cost(runs: pd.DataFrame, path: Path, title: str, points: int = 200) -> Path:
+    """Mean regret over runs at each cumulative train time (a run not yet started counts as regret 1)."""
+    plt = _plt()
+    pos = runs["cost"][runs["cost"] > 0]
+    lo, hi = (float(pos.min()), float(runs["cost"].max())) if len(pos) else (1e-3, 1.0)
+    grid = np.logspace(np.log10(max(lo, 1e-6)), np.log10(max(hi, lo * 1.01)), points)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s, g in runs.groupby("strategy", sort=False):
+        curves = []
+        for _, r in g.groupby(["task", "seed"]):
+            r = r.sort_values("trial")
+            idx = np.searchsorted(r["cost"].to_numpy(), grid, side="right") - 1
+            reg = r["regret"].to_numpy()
+            curves.append(np.where(idx >= 0, reg[np.clip(idx, 0, None)], 1.0))
+        ax.plot(grid, np.clip(np.mean(curves, axis=0), 1e-5, None), label=s, lw=1.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cumulative train time of the trials (s)")
+    ax.set_ylabel("normalised regret (mean)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_plots(runs: pd.DataFrame, summary: pd.DataFrame, out: Path, title: str) -> list[Path]:
+    return [regret_vs_trials(summary, out / "regret_vs_trials.png", f"{title}: regret"),
+            rank_vs_trials(summary, out / "rank_vs_trials.png", f"{title}: average rank"),
+            regret_vs_cost(runs, out / "regret_vs_cost.png", f"{title}: regret vs compute")]

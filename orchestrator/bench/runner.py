@@ -1,0 +1,125 @@
+"""Run strategies on a suite: every (task, strategy, seed) through the same ask/tell protocol the
+studies use, leave-one-task-out for meta-learning strategies, in worker processes with a pinned
+hash seed so that fixed seeds reproduce the numbers."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.bench.suites import Suite, load_suite
+from orchestrator.optimizers.base import Exhausted
+from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer, check_strategy
+from orchestrator.task import Task
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    suite: str
+    task: str
+    strategy: str
+    seed: int
+    trials: int
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    rows: list[dict[str, Any]]
+    seconds: float
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def suite_cached(name: str) -> Suite:
+    if name not in _SUITES:
+        _SUITES[name] = load_suite(name)
+    return _SUITES[name]
+
+
+def meta_for(suite: Suite, task: str) -> Any:
+    """The meta-dataset a task may learn from: every other task's table (leave-one-task-out)."""
+    from orchestrator.metalearning.metadata import MetaData
+
+    return MetaData.from_tables(suite, exclude=task)
+
+
+def run_one(spec: RunSpec) -> RunResult:
+    """One optimisation run on a lookup table; rows are the incumbent after each trial."""
+    suite = suite_cached(spec.suite)
+    table = suite.tasks[spec.task]
+    strategy = STRATEGIES[check_strategy(spec.strategy)]
+    task = Task(job=suite.name, dataset=spec.task, objective=suite.objective, minimize=True, features=table.features)
+    ctx = StrategyContext(space=suite.space, seed=spec.seed, n_trials=spec.trials, task=task,
+                          meta=meta_for(suite, spec.task) if strategy.uses_meta else None,
+                          options={"grid_points": 3})
+    t0 = time.time()
+    opt = build_optimizer(spec.strategy, ctx)
+    best, cum_cost, rows = math.inf, 0.0, []
+    try:
+        for trial in range(1, spec.trials + 1):
+            try:
+                sug = opt.ask()
+            except Exhausted:
+                break
+            i = table.lookup(sug.config, suite.space)
+            value, cost = float(table.objective[i]), float(table.cost[i])
+            opt.tell(sug, value)
+            best = min(best, value)
+            cum_cost += cost
+            rows.append({"suite": suite.name, "task": spec.task, "strategy": spec.strategy, "seed": spec.seed,
+                         "trial": trial, "regret": table.regret(best), "cost": cum_cost, "value": value,
+                         "origin": sug.origin})
+    finally:
+        opt.close()
+    last = rows[-1] if rows else None
+    for trial in range(len(rows) + 1, spec.trials + 1):  # an exhausted strategy keeps its incumbent
+        if last is not None:
+            rows.append({**last, "trial": trial, "origin": "exhausted"})
+    return RunResult(spec, rows, time.time() - t0)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_all(specs: list[RunSpec], workers: int = 2,
+            progress: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Run every spec; with workers > 1 in spawned processes with PYTHONHASHSEED=0."""
+    results: list[RunResult] = []
+    if workers <= 1:
+        for s in specs:
+            r = run_one(s)
+            results.append(r)
+            if progress:
+                progress(r)
+        return results
+    import multiprocessing as mp
+
+    previous = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"  # read by the spawned interpreters at start-up
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            futures = [pool.submit(run_one, s) for s in specs]
+            for fut in as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                if progress:
+                    progress(r)
+    finally:
+        if previous is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = previous
+    order = {s: i for i, s in enumerate(specs)}
+    results.sort(key=lambda r: order[r.spec])
+    return results

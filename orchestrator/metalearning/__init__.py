@@ -1,0 +1,1 @@
+"""Meta-learning: the meta-dataset of past studies, task similarity, and warm-start selectors."""

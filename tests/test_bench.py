@@ -1,0 +1,101 @@
+"""The benchmark harness: suites, metrics, reproducible comparisons, real-job tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestrator.bench import metrics
+from orchestrator.bench.compare import compare
+from orchestrator.bench.runner import RunSpec, run_one
+from orchestrator.bench.suites import hpobench_suite, load_suite
+from orchestrator.errors import ConfigError
+
+
+def test_hpobench_suite_is_the_real_table() -> None:
+    suite = hpobench_suite(["car"])
+    t = suite.tasks["car"]
+    assert len(t.configs) == 30_000 and len(suite.space) == 5
+    assert 0 <= t.best < t.worst <= 1 and t.regret(t.best) == 0 and t.regret(t.worst) == 1
+    i = t.lookup(t.configs[1234], suite.space)
+    assert i == 1234  # exact member
+    assert t.features["rows"] == 1728 and t.features["classes"] == 4
+
+
+def test_metrics_on_a_hand_made_run_table() -> None:
+    rows = []
+    for strategy, curve in (("random", [0.5, 0.3, 0.3, 0.2]), ("smart", [0.4, 0.2, 0.0, 0.0])):
+        for seed in (0, 1):
+            for t, r in enumerate(curve, start=1):
+                rows.append({"suite": "x", "task": "a", "strategy": strategy, "seed": seed, "trial": t, "regret": r,
+                             "cost": 10.0 * t, "value": r})
+    runs = pd.DataFrame(rows)
+    pr = metrics.per_run(runs, 4).set_index(["strategy", "seed"])
+    assert pr.loc[("smart", 0), "trials_to_random100"] == 2  # first trial at or below random's 4-trial 0.2
+    assert pr.loc[("random", 0), "trials_to_random100"] == 4
+    assert pr.loc[("smart", 0), "trials_to_optimum"] == 3 and pr.loc[("random", 0), "trials_to_optimum"] == 5
+    assert pr.loc[("smart", 0), "cost_to_random100"] == 20.0
+    summ = metrics.summary(runs).set_index(["strategy", "trials"])
+    assert summ.loc[("smart", 3), "mean_rank"] == 1.0 and summ.loc[("random", 3), "mean_rank"] == 2.0
+    assert summ.loc[("smart", 1), "mean_regret"] == pytest.approx(0.4) and summ.loc[("smart", 1), "ci95"] == 0.0
+    assert metrics.ci95(np.array([1.0, 3.0])) == pytest.approx(1.96 * np.std([1, 3], ddof=1) / np.sqrt(2))
+
+
+def test_runs_are_reproducible_and_do_not_depend_on_workers(tmp_path: Path) -> None:
+    kw = dict(suite="hpobench-nn", strategies=["random", "grid", "smac"], seeds=1, trials=12, tasks=["car", "kc1"],
+              first_seed=3)
+    a = compare(out=tmp_path / "a", workers=1, **kw)  # type: ignore[arg-type]
+    b = compare(out=tmp_path / "b", workers=2, **kw)  # type: ignore[arg-type]
+    cols = ["suite", "task", "strategy", "seed", "trial", "regret", "cost"]
+    assert list(a.runs.columns[: len(cols)]) == cols
+    pd.testing.assert_frame_equal(a.runs.reset_index(drop=True), b.runs.reset_index(drop=True))
+    assert len(a.runs) == 3 * 2 * 1 * 12
+    summ = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert {"strategy", "trials", "mean_regret", "ci95", "mean_rank"} <= set(summ.columns) and len(summ) == 3 * 12
+    for f in ("summary.md", "regret_vs_trials.png", "rank_vs_trials.png", "regret_vs_cost.png", "bench.json"):
+        assert (tmp_path / "a" / f).stat().st_size > 0
+    md = (tmp_path / "a" / "summary.md").read_text()
+    assert "| smac |" in md and "regret@10" in md
+    # regret never increases along a run; cost never decreases
+    for _, g in a.runs.groupby(["strategy", "task", "seed"]):
+        assert (np.diff(g["regret"].to_numpy()) <= 1e-15).all() and (np.diff(g["cost"].to_numpy()) >= 0).all()
+
+
+def test_an_exhausted_strategy_keeps_its_incumbent(tmp_path: Path) -> None:
+    r = run_one(RunSpec("hpobench-nn", "car", "random", 0, 5))
+    assert [row["trial"] for row in r.rows] == [1, 2, 3, 4, 5]
+
+
+def test_unknown_suite_and_task() -> None:
+    with pytest.raises(ConfigError, match="unknown suite"):
+        load_suite("nope-suite")
+    with pytest.raises(ConfigError, match="unknown task"):
+        compare("hpobench-nn", ["random"], 1, 2, Path("/tmp/never"), tasks=["mars"])
+
+
+def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
+    """A real-job table built with orch's executors (the instant branin job, 3 'datasets')."""
+    out = tmp_path / "table" / "branin.csv"
+    p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
+                        "--datasets", "a,b,c", "--pool", "16", "--grid-points", "2", "--out", str(out),
+                        "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    table = pd.read_csv(out)
+    assert set(table["task"]) == {"a", "b", "c"} and len(table) == 3 * 20 and (table["status"] == "SUCCESS").all()
+    prov = json.loads(out.with_suffix(".json").read_text())
+    assert prov["pool"]["size"] == 20 and prov["job"] == "branin" and set(prov["studies"]) == {"a", "b", "c"}
+    for study in prov["studies"].values():  # every table row is a real trial of a real study
+        assert (tmp_path / "results" / "studies" / study / "trials.csv").exists()
+        assert (tmp_path / "results" / "metadataset" / f"{study}.csv").exists()
+    suite = load_suite(str(out))
+    assert set(suite.tasks) == {"a", "b", "c"} and len(suite.tasks["a"].configs) == 20
+    c = compare(str(out), ["random", "smac"], 2, 8, tmp_path / "cmp", workers=1)
+    assert set(c.runs["task"]) == {"a", "b", "c"}
+    assert (c.runs["regret"] >= 0).all() and (c.runs["regret"] <= 1).all()
