@@ -342,6 +342,61 @@ def bench_overhead(
                   f"written {out / 'overhead.csv'}")
 
 
+meta_app = typer.Typer(help="The meta-dataset of past studies: list, show, export, suggest.", no_args_is_help=True)
+app.add_typer(meta_app, name="meta")
+MetaRootOpt = Annotated[Optional[list[str]], typer.Option("--meta-root", help="Another results root to learn from (repeatable; also $ORCH_META_ROOTS).")]
+
+
+def _load_meta(root: Path, meta_root: list[str] | None) -> object:
+    from orchestrator.console import err_console
+    from orchestrator.metalearning.metadata import MetaData
+    from orchestrator.metalearning.views import meta_roots
+
+    md = MetaData.load(meta_roots(root, meta_root))
+    for problem in md.problems:
+        err_console.print(f"orch: warning: {problem}", markup=False)
+    return md
+
+
+@meta_app.command("list")
+def meta_list(root: RootOpt = Path("results"), meta_root: MetaRootOpt = None) -> None:
+    """Tasks in the meta-dataset: trials, objective, best value, meta-features."""
+    from orchestrator.console import console
+    from orchestrator.metalearning.views import list_table
+
+    md = _load_meta(root, meta_root)
+    console.print(list_table(md))  # type: ignore[arg-type]
+
+
+@meta_app.command("show")
+def meta_show(
+    task: Annotated[str, typer.Argument(help="Task name as `orch meta list` prints it (job:dataset).")],
+    root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
+    top: Annotated[int, typer.Option(help="How many best configurations.")] = 10,
+) -> None:
+    """One task: its meta-features and best configurations."""
+    from orchestrator.console import console
+    from orchestrator.metalearning.views import show_table
+
+    feats, best = show_table(_load_meta(root, meta_root), task, top)  # type: ignore[arg-type]
+    console.print(feats)
+    console.print(best)
+
+
+@meta_app.command("export")
+def meta_export(
+    out: Annotated[Path, typer.Option(help="One .csv or .parquet file with every trial of every study.")],
+    root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
+) -> None:
+    """Write the whole meta-dataset to one CSV or parquet file."""
+    from orchestrator.console import console
+    from orchestrator.metalearning.views import export
+
+    md = _load_meta(root, meta_root)
+    path = export(md, out)  # type: ignore[arg-type]
+    console.print(f"orch: wrote {len(md)} trials of {len(md.task_names())} tasks to {path}")  # type: ignore[attr-defined]
+
+
 @app.command()
 def status(
     study: Annotated[Optional[str], typer.Argument(help="Study name; all studies when omitted.")] = None,

@@ -1,0 +1,112 @@
+"""The meta-dataset reader, projection of configurations, task similarity."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orchestrator.metalearning.metadata import MetaData
+from orchestrator.metalearning.project import project, project_all
+from orchestrator.metalearning.similarity import neighbours
+from orchestrator.session import TuneRequest, prepare
+from orchestrator.space import space_from_yaml
+
+from conftest import quad_command
+
+SPACE = """\
+lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true, default: 1.0e-3}
+batch_size: {type: int, low: 16, high: 128}
+optimizer: {type: categorical, choices: [adam, sgd], default: adam}
+momentum: {type: float, low: 0.0, high: 0.99, default: 0.9, condition: "optimizer == sgd"}
+depth: [1, 2, 4, 8]
+"""
+
+
+def make_study(root: Path, name: str, trials: int, quad_space: Path) -> None:
+    loop, notes = prepare(TuneRequest(root=root, study=name, command=quad_command(), space=str(quad_space),
+                                      objective="loss", minimize=True, strategy="random", trials=trials,
+                                      dataset_label=name))
+    loop.run(notes)
+
+
+def test_reads_studies_skips_bad_files_and_excludes(tmp_path: Path, quad_space: Path) -> None:
+    root = tmp_path / "r"
+    make_study(root, "a", 3, quad_space)
+    make_study(root, "b", 2, quad_space)
+    (root / "metadataset" / "notes.csv").write_text("x,y\n1,2\n")
+    (root / "metadataset" / "broken.csv").write_bytes(b'schema_version,study\n1,"unterminated\n')
+    md = MetaData.load([root])
+    assert len(md) == 5 and set(md.task_names()) == {"command:a", "command:b"}
+    assert len(md.problems) == 2 and all("skipped" in p for p in md.problems)
+    assert any("notes.csv: not an orch meta-dataset file" in p for p in md.problems)
+    assert (md.df["cost"] == md.df["value"]).all()  # minimised objective: cost is the value
+    assert len(MetaData.load([root], exclude_studies=["a"])) == 2
+    infos = {t.name: t for t in md.tasks()}
+    assert infos["command:a"].trials == 3 and infos["command:a"].hyperparameters == ["x", "y"]
+    best = md.best_configs("command:a")[0]
+    assert set(best) == {"x", "y"}
+
+
+def test_cache_follows_changes(tmp_path: Path, quad_space: Path) -> None:
+    root = tmp_path / "r"
+    make_study(root, "a", 2, quad_space)
+    assert len(MetaData.load([root])) == 2
+    assert (root / "metadataset" / ".cache").exists()
+    make_study(root, "b", 3, quad_space)  # a new study file after the cache was written
+    assert len(MetaData.load([root])) == 5
+    (root / "metadataset" / "a.csv").unlink()
+    md = MetaData.load([root])
+    assert len(md) == 3 and md.task_names() == ["command:b"]
+    assert len(MetaData.load([root], use_cache=False)) == 3
+
+
+def test_maximised_objectives_become_costs() -> None:
+    df = pd.DataFrame({"schema_version": 1, "study": "s", "task": "t", "job": "j", "objective": "accuracy",
+                       "direction": "maximize", "status": ["SUCCESS", "CRASHED"], "value": [0.9, None],
+                       "hp:x": [1.0, 2.0]})
+    from orchestrator.metalearning.metadata import _with_cost
+
+    md = MetaData(_with_cost(df))
+    assert len(md.ok) == 1 and float(md.ok["cost"].iloc[0]) == pytest.approx(-0.9)
+
+
+def test_projection_into_a_new_space() -> None:
+    cs = space_from_yaml(SPACE)
+    p = project({"lr": 5.0, "batch_size": 7.6, "optimizer": "SGD", "momentum": 0.5, "depth": 3, "unknown": 1}, cs)
+    assert p == {"lr": 0.1, "batch_size": 16, "optimizer": "sgd", "momentum": 0.5, "depth": 4}
+    p = project({"lr": 0.01, "optimizer": "rmsprop", "momentum": 0.5}, cs)  # unknown choice -> default
+    assert p is not None and p["optimizer"] == "adam" and "momentum" not in p and p["batch_size"] == cs["batch_size"].default_value
+    assert len(project_all([{"lr": 0.01, "depth": 2}, {"lr": 0.01, "depth": 2.1}], cs)) == 1  # same after projection
+
+
+def test_similarity_prefers_close_tasks_and_ignores_foreign_spaces() -> None:
+    tasks = {
+        "near": {"rows": 1000, "classes": 2, "modality": "text"},
+        "far": {"rows": 1_000_000, "classes": 100, "modality": "image"},
+        "other-space": {"rows": 1000, "classes": 2, "modality": "text"},
+        "no-features": {},
+    }
+    hps = {"near": ["lr", "batch_size"], "far": ["lr"], "other-space": ["gamma"], "no-features": ["lr"]}
+    nb = neighbours({"rows": 1200, "classes": 2, "modality": "text"}, tasks, hps, ["lr", "batch_size"])
+    assert [n.task for n in nb] == ["near", "far", "no-features"]
+    assert math.isinf(nb[-1].distance) and nb[0].shared == ("lr", "batch_size")
+
+
+def test_meta_cli_views(tmp_path: Path, quad_space: Path) -> None:
+    root = tmp_path / "r"
+    make_study(root, "a", 3, quad_space)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "orchestrator.cli", "meta", *a, "--root", str(root)],  # noqa: E731
+                                    capture_output=True, text=True)
+    out = run("list")
+    assert out.returncode == 0 and "command:a" in out.stdout
+    show = run("show", "command:a", "--top", "2")
+    assert show.returncode == 0 and "best 2 configurations" in show.stdout
+    missing = run("show", "nope:x")
+    assert missing.returncode == 2 and "no task 'nope:x'" in missing.stderr
+    exp = run("export", "--out", str(tmp_path / "all.parquet"))
+    assert exp.returncode == 0 and len(pd.read_parquet(tmp_path / "all.parquet")) == 3
