@@ -40,6 +40,7 @@ DataOpt = Annotated[Optional[str], typer.Option(help="Dataset: a path, a name un
 SubsampleOpt = Annotated[Optional[int], typer.Option(help="Use at most N training rows (quick runs).")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Transformer: a Hugging Face name or path, minilm, or tiny-bert.")]
 FixOpt = Annotated[Optional[list[str]], typer.Option(help="Hold a hyperparameter constant: NAME=VALUE (repeatable).")]
+MetaRootOpt = Annotated[Optional[list[str]], typer.Option("--meta-root", help="Another results root to learn from (repeatable; also $ORCH_META_ROOTS).")]
 JobOptionOpt = Annotated[Optional[list[str]], typer.Option("--job-option", "-o", help="Job option NAME=VALUE (repeatable), e.g. -o max_length=64, -o target=price.")]
 _S = "SLURM"
 PartitionOpt = Annotated[Optional[str], typer.Option(help="SLURM partition: run trials as SLURM jobs.", rich_help_panel=_S)]
@@ -115,7 +116,7 @@ def tune(
     command: CommandOpt = None,
     cwd: CwdOpt = None,
     space: SpaceOpt = None,
-    strategy: Annotated[str, typer.Option(help="random, grid, smac, ...")] = "smac",
+    strategy: Annotated[str, typer.Option(help="auto (meta-smac when the meta-dataset holds related tasks, else smac), smac, meta-smac, random, grid, ...")] = "auto",
     trials: TrialsOpt = None,
     parallel: ParallelOpt = 1,
     seed: SeedOpt = 0,
@@ -145,6 +146,8 @@ def tune(
     model: ModelOpt = None,
     fix: FixOpt = None,
     job_option: JobOptionOpt = None,
+    meta_root: MetaRootOpt = None,
+    warm_configs: Annotated[int, typer.Option(help="Meta-learned configurations evaluated first (meta strategies).")] = 5,
     detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
@@ -159,7 +162,7 @@ def tune(
         trials=trials, parallel=parallel, seed=seed, resume=resume, objective=objective, minimize=minimize,
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
         slurm=slurm, profile=profile, job_options=_job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
-        fixed=_kv(fix, "--fix"),
+        fixed=_kv(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
     if detach:
@@ -344,7 +347,6 @@ def bench_overhead(
 
 meta_app = typer.Typer(help="The meta-dataset of past studies: list, show, export, suggest.", no_args_is_help=True)
 app.add_typer(meta_app, name="meta")
-MetaRootOpt = Annotated[Optional[list[str]], typer.Option("--meta-root", help="Another results root to learn from (repeatable; also $ORCH_META_ROOTS).")]
 
 
 def _load_meta(root: Path, meta_root: list[str] | None) -> object:

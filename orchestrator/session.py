@@ -48,6 +48,7 @@ class TuneRequest:
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     profile: str | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
+    warm_configs: int = 5
 
 
 DEFAULT_TRIALS = 20
@@ -120,6 +121,8 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         executor={"kind": executor_kind, **executor_options},
         strategy_options={"grid_points": req.grid_points, **req.strategy_options}, meta_roots=tuple(req.meta_roots),
     )
+    spec, meta_notes = _resolve_meta(spec, space, req)
+    notes += meta_notes
     executor = make_executor(spec, req.root)
     validate = getattr(executor, "validate", None)
     if validate is not None:
@@ -140,6 +143,36 @@ def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
     executor = make_executor(spec, req.root)
     optimizer = study_optimizer(spec, store.load_space(), req.root)
     return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures), notes
+
+
+def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudySpec, list[str]]:
+    """Meta-learning strategies (and `auto`): compute the warm start now and record it in the study,
+    so that a resume starts from the same configurations. `auto` is meta-smac when the meta-dataset
+    holds related tasks, else plain smac."""
+    from orchestrator.metalearning.views import meta_roots
+    from orchestrator.metalearning.warmstart import load_meta, plan
+    from orchestrator.strategies import AUTO, SELECTOR_OF, STRATEGIES
+
+    if spec.strategy != AUTO and not STRATEGIES[spec.strategy].uses_meta:
+        return spec, []
+    roots = meta_roots(req.root, list(req.meta_roots))
+    meta = load_meta(roots, exclude_study=spec.name)
+    notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
+    strategy = spec.strategy
+    selector = SELECTOR_OF.get(strategy, "portfolio")
+    warm = plan(meta, space, spec.task, selector, n=int(req.warm_configs), seed=spec.seed)
+    if strategy == AUTO:
+        strategy = "meta-smac" if warm.configs else "smac"
+    if not warm.configs:
+        notes.append(f"{strategy}: no related past tasks in the meta-dataset ({', '.join(map(str, roots))}); "
+                     "SMAC starts from its own initial design")
+        return replace(spec, strategy=strategy, meta_roots=tuple(map(str, roots))), notes
+    learned = ", ".join(f"{t} ({'?' if d == float('inf') else f'{d:.2f}'})" for t, d in warm.tasks[:6])
+    more = f" and {len(warm.tasks) - 6} more" if len(warm.tasks) > 6 else ""
+    notes.append(f"{strategy}: warm start with {len(warm.configs)} configurations ({warm.selector}) learned from "
+                 f"{len(warm.tasks)} past tasks: {learned}{more}")
+    options = {**spec.strategy_options, **warm.to_options()}
+    return replace(spec, strategy=strategy, strategy_options=options, meta_roots=tuple(map(str, roots))), notes
 
 
 def study_optimizer(spec: StudySpec, space: Any, root: Path) -> Any:

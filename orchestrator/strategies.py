@@ -63,6 +63,28 @@ def _smac(ctx: StrategyContext) -> Optimizer:
     return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget)
 
 
+def warm_start(ctx: StrategyContext, selector: str) -> list[dict[str, Any]]:
+    """The recorded warm start of a study (resume reuses it), else one computed from ctx.meta."""
+    if "warm_start" in ctx.options:
+        return list(ctx.options["warm_start"])
+    if ctx.meta is None or not len(ctx.meta):
+        return []
+    from orchestrator.metalearning.warmstart import plan
+
+    n = int(ctx.options.get("warm_configs", 5))
+    return plan(ctx.meta, ctx.space, ctx.task, selector, n=n, seed=ctx.seed).configs
+
+
+def _meta_smac(selector: str) -> Callable[[StrategyContext], Optimizer]:
+    def build(ctx: StrategyContext) -> Optimizer:
+        from orchestrator.optimizers.smac import SmacOptimizer
+
+        return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget,
+                             initial_configs=warm_start(ctx, selector), initial_origin=f"meta: {selector}")
+
+    return build
+
+
 def _pool(ctx: StrategyContext) -> Optimizer:
     from orchestrator.optimizers.pool import PoolOptimizer, pool_configs
 
@@ -79,11 +101,26 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("grid", "grid search in a fixed shuffled order (--grid-points per numeric hyperparameter)", _grid),
         Strategy("smac", "SMAC3 Bayesian optimisation with a random forest", _smac),
         Strategy("pool", "a fixed pool of configurations (Sobol points + grid), in order: for lookup tables", _pool),
+        Strategy("meta-smac", "SMAC warm-started from the meta-dataset of past studies (the portfolio selector)",
+                 _meta_smac("portfolio"), uses_meta=True),
+        Strategy("meta-smac-knn", "SMAC warm-started with the best configurations of the nearest past tasks",
+                 _meta_smac("knn"), uses_meta=True),
+        Strategy("meta-smac-portfolio", "SMAC warm-started with a greedy portfolio covering past tasks",
+                 _meta_smac("portfolio"), uses_meta=True),
+        Strategy("meta-smac-model", "SMAC warm-started with a meta-model's zero-shot ranking",
+                 _meta_smac("model"), uses_meta=True),
     )
 }
 
 
+SELECTOR_OF = {"meta-smac": "portfolio", "meta-smac-knn": "knn", "meta-smac-portfolio": "portfolio",
+               "meta-smac-model": "model"}
+AUTO = "auto"
+
+
 def check_strategy(name: str) -> str:
+    if name == AUTO:
+        return name
     if name not in STRATEGIES:
         raise ConfigError(f"--strategy: unknown strategy '{name}' (choose from {', '.join(STRATEGIES)})")
     return name

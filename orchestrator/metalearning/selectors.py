@@ -1,0 +1,252 @@
+"""Warm-start selectors: which configurations a new study evaluates first.
+
+(a) ``knn``: the best configurations of the nearest past tasks (by meta-features), auto-sklearn style.
+(b) ``model``: a meta-model trained on the meta-dataset (task meta-features + configuration -> the
+    task's normalised score) ranks many candidates for a zero-shot design.
+(c) ``portfolio``: greedy set of configurations that together cover the past tasks best (no
+    meta-features needed).
+All of them only look at OTHER tasks; all candidates are projected into the new space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.metalearning.encode import encode_configs, encode_frame
+from orchestrator.metalearning.metadata import MetaData
+from orchestrator.metalearning.project import project, project_all
+from orchestrator.metalearning.similarity import Neighbour, neighbours
+from orchestrator.optimizers.base import config_key
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+TOP_PER_TASK = 25
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    method: str
+    configs: list[dict[str, Any]]
+    reasons: list[str]
+    neighbours: list[Neighbour] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[str]:
+        return [n.task for n in self.neighbours]
+
+
+@dataclass
+class ScoreTable:
+    """Candidate configurations (projected) x past tasks -> normalised score (0 = task best)."""
+
+    candidates: list[dict[str, Any]]
+    origin: list[str]
+    tasks: list[str]
+    scores: np.ndarray  # (n_candidates, n_tasks)
+
+
+def relevant(meta: MetaData, space: ConfigurationSpace) -> MetaData:
+    """Only tasks whose trials set at least one hyperparameter of the new space."""
+    names = set(space.keys())
+    cols = [c for c in meta.df.columns if c.startswith("hp:") and c[3:] in names]
+    if not cols or not len(meta.df):
+        return MetaData(meta.df.iloc[0:0])
+    mask = meta.df[cols].notna().any(axis=1)
+    return MetaData(meta.df[mask])
+
+
+def task_features(meta: MetaData) -> dict[str, dict[str, Any]]:
+    return {t.name: t.features for t in meta.tasks()}
+
+
+def ranked_neighbours(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace) -> list[Neighbour]:
+    hps = {t.name: t.hyperparameters for t in meta.tasks()}
+    return neighbours(target, task_features(meta), hps, list(space.keys()))
+
+
+def _vectors(space: ConfigurationSpace, configs: list[dict[str, Any]]) -> np.ndarray:
+    return encode_configs(space, configs)
+
+
+def score_table(meta: MetaData, space: ConfigurationSpace, top: int = TOP_PER_TASK, seed: int = 0) -> ScoreTable:
+    """Each task's ``top`` configurations as candidates, scored on every task: exactly where that
+    task evaluated the same (projected) configuration, else by a random forest fitted to the task."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    scored = meta.scores()
+    names = list(space.keys())
+    cols = [f"hp:{n}" for n in names if f"hp:{n}" in scored.columns]
+    tasks = sorted(scored["task"].unique())
+    cands: list[dict[str, Any]] = []
+    origin: list[str] = []
+    seen: set[str] = set()
+    per_task: dict[str, pd.DataFrame] = {t: g for t, g in scored.groupby("task")}
+    for t in tasks:
+        g = per_task[t].sort_values("score", kind="stable").head(top)
+        for c in project_all((MetaData.config_of(r) for _, r in g[cols].iterrows()), space):
+            if config_key(c) not in seen:
+                seen.add(config_key(c))
+                cands.append(c)
+                origin.append(t)
+    cand_keys = [tuple(str(_clean(c.get(n))) for n in names) for c in cands]
+    cand_vec = _vectors(space, cands)
+    scores = np.full((len(cands), len(tasks)), np.nan)
+    rng = np.random.default_rng(seed)
+    for j, t in enumerate(tasks):
+        g = per_task[t]
+        exact = {}
+        for row, s in zip(g[cols].itertuples(index=False), g["score"].to_numpy()):
+            key = tuple(str(_clean(v)) for v in row)
+            exact[key] = min(s, exact.get(key, math.inf))
+        missing = []
+        for i, k in enumerate(cand_keys):
+            if len(cols) == len(names) and k in exact:
+                scores[i, j] = exact[k]
+            else:
+                missing.append(i)
+        if missing:
+            train = _sample(g, 300, 700, rng)
+            if len(train) >= 2:
+                model = RandomForestRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1)
+                model.fit(encode_frame(space, train), train["score"].to_numpy())
+                scores[missing, j] = model.predict(cand_vec[missing])
+            else:
+                scores[missing, j] = 0.5
+    return ScoreTable(cands, origin, tasks, scores)
+
+
+def _sample(g: pd.DataFrame, best: int, other: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A task's ``best`` rows plus ``other`` random ones (what a per-task model learns from)."""
+    take = g.sort_values("score", kind="stable").head(best)
+    rest = g.drop(take.index)
+    if len(rest) > other:
+        rest = rest.iloc[np.sort(rng.choice(len(rest), other, replace=False))]
+    return pd.concat([take, rest])
+
+
+def _clean(v: Any) -> Any:
+    """One spelling per value for exact lookups (NaN and None are both 'absent')."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+# --- (a) nearest tasks' best configurations ------------------------------------------------------
+
+
+def knn(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 5, k: int | None = None) -> WarmStart:
+    meta = relevant(meta, space)
+    nbs = ranked_neighbours(meta, target, space)
+    use = nbs[: k or len(nbs)]
+    per: dict[str, list[dict[str, Any]]] = {nb.task: project_all(meta.best_configs(nb.task, n), space) for nb in use}
+    configs, reasons, seen = [], [], set()
+    for depth in range(n):
+        for nb in use:
+            lst = per[nb.task]
+            if depth < len(lst) and config_key(lst[depth]) not in seen and len(configs) < n:
+                seen.add(config_key(lst[depth]))
+                configs.append(lst[depth])
+                dist = "?" if math.isinf(nb.distance) else f"{nb.distance:.2f}"
+                reasons.append(f"#{depth + 1} best of {nb.task} (distance {dist})")
+    return WarmStart("knn", configs, reasons, use)
+
+
+# --- (c) greedy portfolio --------------------------------------------------------------------------
+
+
+def portfolio(meta: MetaData, space: ConfigurationSpace, n: int = 5, seed: int = 0,
+              table: ScoreTable | None = None) -> WarmStart:
+    meta = relevant(meta, space)
+    table = table or score_table(meta, space, seed=seed)
+    if not table.candidates:
+        return WarmStart("portfolio", [], [])
+    s = table.scores
+    chosen: list[int] = []
+    current = np.full(s.shape[1], np.inf)
+    for _ in range(min(n, len(table.candidates))):
+        gains = np.nanmean(np.minimum(current[None, :], s), axis=1)
+        gains[chosen] = np.inf
+        i = int(np.argmin(gains + 1e-9 * np.nanmean(s, axis=1)))  # ties: the better config on average
+        chosen.append(i)
+        current = np.minimum(current, s[i])
+    reasons = [f"portfolio #{r + 1} (from {table.origin[i]}; mean best score so far "
+               f"{np.nanmean(np.minimum.reduce([s[j] for j in chosen[: r + 1]])):.3f})" for r, i in enumerate(chosen)]
+    return WarmStart("portfolio", [table.candidates[i] for i in chosen], reasons)
+
+
+# --- (b) meta-model ranking ------------------------------------------------------------------------
+
+
+def _feature_matrix(feats: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
+    from orchestrator.metalearning.similarity import standardise
+
+    rows = standardise(feats)
+    keys = sorted({k for r in rows for k, v in r.items() if not isinstance(v, str)})
+    x = np.array([[float(r.get(k, 0.0)) if not isinstance(r.get(k), str) else 0.0 for k in keys] for r in rows])
+    return (x if len(keys) else np.zeros((len(rows), 0))), keys
+
+
+def model(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 5, seed: int = 0,
+          samples: int = 2000) -> WarmStart:
+    """A gradient-boosted meta-model: (meta-features, configuration) -> normalised score."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    meta = relevant(meta, space)
+    scored = meta.scores()
+    if scored.empty:
+        return WarmStart("model", [], [])
+    feats = task_features(meta)
+    tasks = sorted(scored["task"].unique())
+    fx, _ = _feature_matrix([target, *(feats.get(t, {}) for t in tasks)])
+    task_row = {t: fx[i + 1] for i, t in enumerate(tasks)}
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for t, g in scored.groupby("task"):
+        rows = _sample(g, 200, 800, rng)
+        xs.append(np.hstack([encode_frame(space, rows), np.repeat(task_row[str(t)][None, :], len(rows), axis=0)]))
+        ys.append(rows["score"].to_numpy())
+    from threadpoolctl import threadpool_limits
+
+    reg = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.08, random_state=seed)
+    with threadpool_limits(1):  # small data: OpenMP threads only fight over the cores
+        reg.fit(np.vstack(xs), np.concatenate(ys))
+    cands = score_table(meta, space, top=10, seed=seed).candidates
+    seen = {config_key(c) for c in cands}
+    for c in _seeded(space, seed).sample_configuration(samples):  # samples of the space itself: valid as they are
+        plain = {k: _clean(v) for k, v in dict(c).items()}
+        if config_key(plain) not in seen:
+            seen.add(config_key(plain))
+            cands.append(plain)
+    vec = _vectors(space, cands)
+    with threadpool_limits(1):
+        pred = reg.predict(np.hstack([vec, np.repeat(fx[0][None, :], len(cands), axis=0)]))
+    order = np.argsort(pred, kind="stable")
+    chosen: list[int] = []
+    for i in order:  # diverse picks: not within 0.05 of an earlier pick in the unit cube
+        if all(np.abs(vec[i] - vec[j]).max() > 0.05 for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == n:
+            break
+    reasons = [f"meta-model predicted score {pred[i]:.3f}" for i in chosen]
+    return WarmStart("model", [cands[i] for i in chosen], reasons, ranked_neighbours(meta, target, space))
+
+
+def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
+    from ConfigSpace import ConfigurationSpace
+
+    cs = ConfigurationSpace.from_serialized_dict(space.to_serialized_dict())
+    cs.seed(seed)
+    return cs
+
+
+SELECTORS = {"knn": knn, "portfolio": portfolio, "model": model}
