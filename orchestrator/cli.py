@@ -399,6 +399,121 @@ def meta_export(
     console.print(f"orch: wrote {len(md)} trials of {len(md.task_names())} tasks to {path}")  # type: ignore[attr-defined]
 
 
+@meta_app.command("suggest")
+def meta_suggest(
+    job: JobOpt = None,
+    data: DataOpt = None,
+    space: SpaceOpt = None,
+    subsample: SubsampleOpt = None,
+    model: ModelOpt = None,
+    selector: Annotated[str, typer.Option(help="portfolio, knn or model.")] = "portfolio",
+    n: Annotated[int, typer.Option("--n", help="How many configurations.")] = 5,
+    root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
+) -> None:
+    """The configurations a new study would start with, and why (which past tasks, their distance)."""
+    from rich.table import Table
+
+    from orchestrator.console import console, fmt_value
+    from orchestrator.metalearning.suggest import suggest
+
+    result = suggest(job, data, space, selector, n, root, list(meta_root or ()),
+                     _job_options(None, data, subsample, model))
+    console.print(f"task {result.task.name}: {', '.join(f'{k}={fmt_value(v)}' for k, v in result.task.features.items())}")
+    nb = Table("past task", "distance", "shared hyperparameters", title="nearest past tasks")
+    for t, d in result.plan.tasks[:10]:
+        nb.add_row(t, "?" if d == float("inf") else f"{d:.2f}", str(len(result.shared.get(t, ()))))
+    console.print(nb)
+    names = list(result.space.keys())
+    table = Table("#", *names, "why", title=f"warm start ({result.plan.selector})")
+    for i, (c, why) in enumerate(zip(result.plan.configs, result.plan.reasons), start=1):
+        table.add_row(str(i), *(fmt_value(c.get(h, "-")) for h in names), why)
+    console.print(table)
+    if not result.plan.configs:
+        console.print("orch: no related past tasks: a new study would start from SMAC's own initial design")
+
+
+@app.command()
+def results(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    root: RootOpt = Path("results"),
+    top: Annotated[int, typer.Option(help="Rows in the top-k table.")] = 10,
+    as_csv: Annotated[bool, typer.Option("--csv", help="All trials as CSV on stdout (best first).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
+) -> None:
+    """Best configuration, top-k trials, counts by status, compute, trials to 95% / 99% of the best."""
+    import sys as _sys
+
+    from rich.table import Table
+
+    from orchestrator.analysis import load_results, results_json
+    from orchestrator.console import console, fmt_value
+
+    r = load_results(root, study)
+    if as_json:
+        print(results_json(r))
+        return
+    if as_csv:
+        order = r.trials.sort_values("objective", ascending=r.minimize, na_position="last", kind="stable")
+        order.drop(columns=["incumbent"]).to_csv(_sys.stdout, index=False)
+        return
+    s = r.summary()
+    console.print(f"[bold]{s['study']}[/]: {s['task']}, {s['strategy']}, {s['direction']} {s['objective']}; "
+                  f"{s['trials']} of {s['target_trials']} trials: "
+                  + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
+    c = s["compute"]
+    console.print(f"compute: {c['wall_hours']:.3f} wall-hours ({c['mean_wall_seconds_per_trial']:.1f} s per trial), "
+                  f"{c['gpu_hours']:.3f} GPU-hours ({c['mean_gpu_hours_per_trial']:.4f} per trial)")
+    console.print(f"trials to reach 95% / 99% of the best: {s['trials_to_95pct_of_best']} / {s['trials_to_99pct_of_best']}")
+    if s["best"] is not None:
+        console.print(f"best: trial {s['best']['trial_id']}, {r.objective} = {fmt_value(s['best']['objective'])}")
+        for k, v in s["best"]["config"].items():
+            console.print(f"  {k} = {fmt_value(v)}")
+    table = Table("trial", r.objective, *r.hyperparameters, "wall s", title=f"top {top}")
+    for _, row in r.top(top).iterrows():
+        table.add_row(str(row["trial_id"]), fmt_value(float(row["objective"])),
+                      *(fmt_value(row[f"hp:{h}"]) if row[f"hp:{h}"] == row[f"hp:{h}"] else "-" for h in r.hyperparameters),
+                      f"{float(row.get('wall_seconds', 0)):.1f}")
+    console.print(table)
+
+
+@app.command()
+def report(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    root: RootOpt = Path("results"),
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: <study folder>/report).")] = None,
+) -> None:
+    """PNG plots and one self-contained report.html for a study."""
+    from orchestrator.analysis import load_results
+    from orchestrator.console import console
+    from orchestrator.report import write_report
+
+    r = load_results(root, study)
+    path = write_report(r, out or (r.paths.dir / "report"))
+    console.print(f"orch: wrote {path} and its PNG files in {path.parent}")
+
+
+@app.command()
+def compare(
+    studies: Annotated[list[str], typer.Argument(help="Two or more studies (best on the same task).")],
+    root: RootOpt = Path("results"),
+    out: Annotated[Path, typer.Option(help="Output folder for compare.png and compare.csv.")] = Path("compare-out"),
+) -> None:
+    """Studies side by side: best-so-far curves vs trials and compute, and a table."""
+    from rich.table import Table
+
+    from orchestrator.analysis import load_results
+    from orchestrator.console import console, fmt_value
+    from orchestrator.report import write_comparison
+
+    loaded = [load_results(root, s) for s in studies]
+    png, csv_path, table = write_comparison(loaded, out)
+    t = Table(*table.columns)
+    for _, row in table.iterrows():
+        t.add_row(*(fmt_value(v) if v == v else "-" for v in row.tolist()))
+    console.print(t)
+    console.print(f"orch: wrote {png} and {csv_path}")
+
+
 @app.command()
 def status(
     study: Annotated[Optional[str], typer.Argument(help="Study name; all studies when omitted.")] = None,

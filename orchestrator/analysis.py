@@ -1,0 +1,148 @@
+"""Read-only views over finished (or running) studies: they read trials.csv and study.json, which
+the store writes atomically, so they never need the controller and never lock anything."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.errors import ConfigError, StoreCorrupt
+from orchestrator.spec import StudySpec
+from orchestrator.store.atomic import read_json
+from orchestrator.store.paths import StudyPaths, check_study_name
+
+
+@dataclass
+class StudyResults:
+    spec: StudySpec
+    trials: pd.DataFrame  # every trial, in trial order, with an ``incumbent`` column
+    paths: StudyPaths
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def objective(self) -> str:
+        return self.spec.task.objective
+
+    @property
+    def minimize(self) -> bool:
+        return self.spec.task.minimize
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.trials[(self.trials["status"] == "SUCCESS") & self.trials["objective"].notna()]
+
+    @property
+    def hyperparameters(self) -> list[str]:
+        return [c[3:] for c in self.trials.columns if c.startswith("hp:")]
+
+    def best(self) -> pd.Series | None:
+        ok = self.ok
+        if ok.empty:
+            return None
+        i = ok["objective"].idxmin() if self.minimize else ok["objective"].idxmax()
+        return ok.loc[i]
+
+    def top(self, k: int = 10) -> pd.DataFrame:
+        return self.ok.sort_values("objective", ascending=self.minimize, kind="stable").head(k)
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.trials["status"].value_counts().items()}
+
+    def trials_to_fraction(self, fraction: float) -> int | None:
+        """First trial whose incumbent is within (1 - fraction) of the best value (relative)."""
+        best = self.best()
+        if best is None:
+            return None
+        b = float(best["objective"])
+        inc = self.trials["incumbent"].to_numpy(dtype=float)
+        if self.minimize:
+            target = b / fraction if b > 0 else b + (1 - fraction) * abs(b)
+            hit = np.nonzero(inc <= target + 1e-12)[0]
+        else:
+            target = b * fraction if b > 0 else b - (1 - fraction) * abs(b)
+            hit = np.nonzero(inc >= target - 1e-12)[0]
+        return int(hit[0]) + 1 if len(hit) else None
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best()
+        t = self.trials
+        wall = pd.to_numeric(t.get("wall_seconds"), errors="coerce").fillna(0.0)
+        gpu = pd.to_numeric(t.get("gpu_hours"), errors="coerce").fillna(0.0)
+        return {
+            "study": self.name, "task": self.spec.task.name, "strategy": self.spec.strategy,
+            "objective": self.objective, "direction": self.spec.task.direction,
+            "target_trials": self.spec.n_trials, "trials": int(len(t)), "status": self.counts(),
+            "best": None if best is None else {
+                "trial_id": str(best["trial_id"]), "objective": float(best["objective"]),
+                "config": {h: _plain(best[f"hp:{h}"]) for h in self.hyperparameters if pd.notna(best[f"hp:{h}"])},
+                "metrics": {c[2:]: _plain(best[c]) for c in t.columns if c.startswith("m:") and pd.notna(best[c])},
+            },
+            "compute": {"wall_hours": float(wall.sum() / 3600), "gpu_hours": float(gpu.sum()),
+                        "mean_wall_seconds_per_trial": float(wall.mean()) if len(wall) else 0.0,
+                        "mean_gpu_hours_per_trial": float(gpu.mean()) if len(gpu) else 0.0},
+            "trials_to_95pct_of_best": self.trials_to_fraction(0.95),
+            "trials_to_99pct_of_best": self.trials_to_fraction(0.99),
+        }
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    return v
+
+
+def load_results(root: Path, study: str) -> StudyResults:
+    paths = StudyPaths(root, check_study_name(study))
+    if not paths.study.exists():
+        raise ConfigError(f"no study '{study}' under {root / 'studies'} (study.json not found)")
+    try:
+        spec = StudySpec.from_dict(read_json(paths.study, "study.json"))
+    except (KeyError, ValueError, TypeError) as e:
+        raise StoreCorrupt(f"{paths.study}: corrupt study.json: {e}") from None
+    if not paths.trials_csv.exists():
+        trials = pd.DataFrame(columns=["trial_id", "status", "objective"])
+    else:
+        try:
+            trials = pd.read_csv(paths.trials_csv, dtype={"trial_id": str})
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+            raise StoreCorrupt(f"{paths.trials_csv}: corrupt trials.csv: {str(e).splitlines()[0]}") from None
+        if "status" not in trials.columns or "trial_id" not in trials.columns:
+            raise StoreCorrupt(f"{paths.trials_csv}: corrupt trials.csv: missing the status / trial_id columns")
+    trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
+    trials["objective"] = pd.to_numeric(trials.get("objective"), errors="coerce")
+    ok = trials["objective"].where(trials["status"] == "SUCCESS")
+    trials["incumbent"] = ok.cummin() if spec.task.minimize else ok.cummax()
+    for c in ("wall_seconds", "gpu_hours"):
+        if c in trials.columns:
+            trials[c] = pd.to_numeric(trials[c], errors="coerce").fillna(0.0)
+    return StudyResults(spec, trials, paths)
+
+
+def results_json(r: StudyResults) -> str:
+    return json.dumps(r.summary(), indent=2, default=str)
+
+
+def comparison_rows(results: list[StudyResults]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        s = r.summary()
+        rows.append({"study": r.name, "task": s["task"], "strategy": s["strategy"], "trials": s["trials"],
+                     "best": None if s["best"] is None else s["best"]["objective"],
+                     "trials_to_95pct": s["trials_to_95pct_of_best"], "trials_to_99pct": s["trials_to_99pct_of_best"],
+                     "wall_hours": s["compute"]["wall_hours"], "gpu_hours": s["compute"]["gpu_hours"]})
+    return pd.DataFrame(rows)
+
+
+def trials_to_reach(r: StudyResults, value: float) -> int | None:
+    """First trial whose incumbent is at least as good as ``value`` (another study's best, say)."""
+    inc = r.trials["incumbent"].to_numpy(dtype=float)
+    hit = np.nonzero(inc <= value + 1e-12)[0] if r.minimize else np.nonzero(inc >= value - 1e-12)[0]
+    return int(hit[0]) + 1 if len(hit) else None

@@ -1,0 +1,40 @@
+"""`orch meta suggest`: what a new study on a job and dataset would start with, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+from orchestrator.metalearning.views import meta_roots
+from orchestrator.metalearning.warmstart import WarmStartPlan, load_meta, plan
+from orchestrator.task import Task, clean_features
+
+
+@dataclass
+class Suggestion:
+    task: Task
+    space: Any
+    plan: WarmStartPlan
+    shared: dict[str, tuple[str, ...]]
+
+
+def suggest(job: str | None, data: str | None, space: str | None, selector: str, n: int, root: Path,
+            extra_roots: list[str], options: dict[str, Any]) -> Suggestion:
+    from jobs.registry import DEFAULT_JOB, get_job, presets
+    from orchestrator.metalearning.selectors import SELECTORS, ranked_neighbours, relevant
+    from orchestrator.session import _dataset_label
+    from orchestrator.space import load_space
+
+    if selector not in SELECTORS:
+        raise ConfigError(f"--selector: unknown selector '{selector}' (portfolio, knn, model)")
+    info = get_job(job or DEFAULT_JOB)
+    cs = load_space(space or info.name, presets=presets())
+    features = clean_features(dict(getattr(info.load(), "task_features", lambda o: {})(options)))
+    task = Task(info.name, _dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
+    meta = load_meta(meta_roots(root, extra_roots), exclude_study=None)
+    p = plan(meta, cs, task, selector, n=n)
+    rel = relevant(meta, cs)
+    shared = {nb.task: nb.shared for nb in ranked_neighbours(rel, features, cs)} if len(rel.ok) else {}
+    return Suggestion(task, cs, p, shared)
