@@ -148,6 +148,9 @@ def tune(
     job_option: JobOptionOpt = None,
     meta_root: MetaRootOpt = None,
     warm_configs: Annotated[int, typer.Option(help="Meta-learned configurations evaluated first (meta strategies).")] = 5,
+    min_budget: Annotated[Optional[float], typer.Option(help="Smallest budget in epochs (hyperband, bohb).")] = None,
+    max_budget: Annotated[Optional[float], typer.Option(help="Largest budget in epochs (hyperband, bohb; default --epochs or the job's).")] = None,
+    eta: Annotated[int, typer.Option(help="Successive halving rate (hyperband, bohb).")] = 3,
     detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
@@ -163,6 +166,7 @@ def tune(
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
         slurm=slurm, profile=profile, job_options=_job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
         fixed=_kv(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
+        min_budget=min_budget, max_budget=max_budget, eta=eta,
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
     if detach:

@@ -49,6 +49,9 @@ class TuneRequest:
     profile: str | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
     warm_configs: int = 5
+    min_budget: float | None = None
+    max_budget: float | None = None
+    eta: int = 3
 
 
 DEFAULT_TRIALS = 20
@@ -106,6 +109,7 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
     if req.fixed:
         space = fix_hyperparameters(space, req.fixed)
     study = check_study_name(req.study or f"{task.job}-{req.strategy}-{time.strftime('%Y%m%d-%H%M%S')}")
+    fidelity = _fidelity(req, job)
     executor_kind = _executor_kind(req)
     executor_options: dict[str, Any] = {}
     if executor_kind == "slurm":
@@ -119,7 +123,8 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel, max_retries=req.max_retries,
         budget=req.budget if req.budget is not None else (float(req.epochs) if req.epochs else None),
         executor={"kind": executor_kind, **executor_options},
-        strategy_options={"grid_points": req.grid_points, **req.strategy_options}, meta_roots=tuple(req.meta_roots),
+        strategy_options={"grid_points": req.grid_points, **fidelity, **req.strategy_options},
+        meta_roots=tuple(req.meta_roots), min_budget=fidelity.get("min_budget"), max_budget=fidelity.get("max_budget"),
     )
     spec, meta_notes = _resolve_meta(spec, space, req)
     notes += meta_notes
@@ -207,6 +212,28 @@ def _executor_kind(req: TuneRequest) -> str:
     if req.slurm != SlurmOptions():
         raise ConfigError("SLURM options (--gres, --mem, ...) need --partition or --executor slurm")
     return "local"
+
+
+def _fidelity(req: TuneRequest, job: JobSpec) -> dict[str, Any]:
+    """Budgets (epochs) of the multi-fidelity strategies: --max-budget, else --epochs, else the job's default."""
+    from orchestrator.strategies import MULTI_FIDELITY
+
+    if req.strategy not in MULTI_FIDELITY:
+        if req.min_budget is not None or req.max_budget is not None:
+            raise ConfigError(f"--min-budget/--max-budget: only for {' and '.join(MULTI_FIDELITY)} (got --strategy {req.strategy})")
+        return {}
+    default_max = 27.0
+    if job.kind == "builtin":
+        from jobs.registry import get_job
+
+        default_max = float(get_job(job.name).default_epochs)
+    hi = float(req.max_budget or req.epochs or default_max)
+    lo = float(req.min_budget or max(1.0, round(hi / req.eta**2)))
+    if not 0 < lo < hi:
+        raise ConfigError(f"--min-budget/--max-budget: need 0 < min ({lo:g}) < max ({hi:g})")
+    if req.eta < 2:
+        raise ConfigError(f"--eta: must be at least 2, got {req.eta}")
+    return {"min_budget": lo, "max_budget": hi, "eta": req.eta}
 
 
 def _check_positive(req: TuneRequest) -> None:

@@ -58,6 +58,11 @@ class StudySpec:
     created: float = field(default_factory=time.time)
     schema_version: int = SCHEMA_VERSION
 
+    @property
+    def multi_fidelity(self) -> bool:
+        """Budgets vary per trial (hyperband, bohb): checkpoints are kept for promotions."""
+        return self.strategy in ("hyperband", "bohb")
+
     def with_trials(self, n_trials: int) -> StudySpec:
         return replace(self, n_trials=n_trials)
 

@@ -85,6 +85,21 @@ def _meta_smac(selector: str) -> Callable[[StrategyContext], Optimizer]:
     return build
 
 
+def _multi_fidelity(facade: str) -> Callable[[StrategyContext], Optimizer]:
+    def build(ctx: StrategyContext) -> Optimizer:
+        from orchestrator.optimizers.smac import SmacOptimizer
+
+        o = ctx.options
+        return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, facade=facade,
+                             min_budget=float(o.get("min_budget", 1)), max_budget=float(o.get("max_budget", 27)),
+                             eta=int(o.get("eta", 3)))
+
+    return build
+
+
+MULTI_FIDELITY = ("hyperband", "bohb")
+
+
 def _pool(ctx: StrategyContext) -> Optimizer:
     from orchestrator.optimizers.pool import PoolOptimizer, pool_configs
 
@@ -101,6 +116,10 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("grid", "grid search in a fixed shuffled order (--grid-points per numeric hyperparameter)", _grid),
         Strategy("smac", "SMAC3 Bayesian optimisation with a random forest", _smac),
         Strategy("pool", "a fixed pool of configurations (Sobol points + grid), in order: for lookup tables", _pool),
+        Strategy("hyperband", "Hyperband (SMAC's facade): epochs as budget, weak configurations stopped early",
+                 _multi_fidelity("hyperband")),
+        Strategy("bohb", "BOHB-like multi-fidelity SMAC (random forest + Hyperband), epochs as budget",
+                 _multi_fidelity("bohb")),
         Strategy("meta-smac", "SMAC warm-started from the meta-dataset of past studies (the portfolio selector)",
                  _meta_smac("portfolio"), uses_meta=True),
         Strategy("meta-smac-knn", "SMAC warm-started with the best configurations of the nearest past tasks",

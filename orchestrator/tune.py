@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from orchestrator.errors import OrchError
 from orchestrator.executors.base import Executor, Outcome
-from orchestrator.optimizers.base import Exhausted, Optimizer, Suggestion
+from orchestrator.optimizers.base import Exhausted, Optimizer, Suggestion, config_key
 from orchestrator.store.export import export_study
 from orchestrator.store.study import StudyStore, TrialRecord
 from orchestrator.trial import Trial, TrialResult, TrialStatus, format_trial_id
@@ -125,6 +125,8 @@ class StudyLoop:
                 raise
             else:
                 outcome.stop_reason = self.exhausted or "done"
+                if self.spec.multi_fidelity:
+                    self._clean_checkpoints()
             finally:
                 if outcome.interrupted:
                     self._leave(cancel=self.cancel_on_interrupt, reason="interrupted")
@@ -225,11 +227,35 @@ class StudyLoop:
             trial = Trial(format_trial_id(self._next_number), sug.config, sug.budget if sug.budget is not None
                           else self.spec.budget, self.spec.seed if sug.seed is None else int(sug.seed), 0, sug.origin)
             self._next_number += 1
-            self.store.add_trial(trial)
+            self.store.add_trial(trial, self._promotion_source(trial))
             self.records[trial.trial_id] = TrialRecord(trial=trial)
             batch.append(trial)
         if batch:
             self._submit(batch)
+
+    def _promotion_source(self, trial: Trial) -> str | None:
+        """The checkpoint of the same configuration's best lower-budget trial (multi-fidelity)."""
+        if not self.spec.multi_fidelity or trial.budget is None:
+            return None
+        key = config_key(trial.config)
+        best: TrialRecord | None = None
+        for rec in self.records.values():
+            b = rec.trial.budget
+            if (rec.result is not None and rec.result.ok and b is not None and b < trial.budget
+                    and config_key(rec.trial.config) == key and (best is None or b > (best.trial.budget or 0))):
+                best = rec
+        if best is None:
+            return None
+        ckpt = self.store.trial_paths(best.trial.trial_id).checkpoint
+        return str(ckpt) if ckpt.is_dir() else None
+
+    def _clean_checkpoints(self) -> None:
+        """At the end of a multi-fidelity study nothing will be promoted any more."""
+        import shutil
+
+        for rec in self.records.values():
+            if rec.result is not None:
+                shutil.rmtree(self.store.trial_paths(rec.trial.trial_id).checkpoint, ignore_errors=True)
 
     def _submit(self, trials: list[Trial]) -> None:
         for t in trials:  # a retry or an unsubmitted trial from before a restart: config again

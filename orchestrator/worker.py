@@ -64,6 +64,10 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
         job_id = f"{job_id}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
     else:
         job_id = os.environ.get("SLURM_JOB_ID", "")
+    source = spec.get("warm_start_from")
+    if source and not any(paths.checkpoint.glob("*")) and Path(source).is_dir():
+        shutil.copytree(source, paths.checkpoint, dirs_exist_ok=True)  # a promotion continues the lower budget
+        print(f"[orch] continuing from the checkpoint in {source}", flush=True)
     previous = signal.signal(signal.SIGTERM, _on_term)
     # submitit asks SLURM for USR2 before the time limit and would requeue or fail the job on it;
     # orch retries timeouts itself (a new attempt resuming from the trial's checkpoint): ignore it.
@@ -95,7 +99,7 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
         budget=ctx.budget,
     )
     atomic_write_json(paths.result, result.to_dict())
-    if not options.get("keep_checkpoints"):  # finished for good: checkpoints only serve a restart
+    if not (spec.get("keep_checkpoint") or options.get("keep_checkpoints")):  # finished: they only served a restart
         shutil.rmtree(paths.checkpoint, ignore_errors=True)
     return result.to_dict()
 

@@ -73,19 +73,37 @@ class SmacOptimizer(Optimizer):
         acquisition: Any = None,
         log_costs: bool = True,
         n_trees: int = 10,
+        facade: str = "hpo",
+        min_budget: float | None = None,
+        max_budget: float | None = None,
+        eta: int = 3,
     ) -> None:
+        from smac import HyperbandFacade, MultiFidelityFacade, Scenario
         from smac import HyperparameterOptimizationFacade as HPO
-        from smac import Scenario
         from smac.runhistory.encoder import RunHistoryEncoder, RunHistoryLogScaledEncoder
 
         _quiet_smac()
         self._space = space
         self._budget = budget
+        self._multi_fidelity = facade in ("hyperband", "bohb")
+        self.name = {"hpo": "smac", "hyperband": "hyperband", "bohb": "bohb"}[facade]
         self._outdir = tempfile.mkdtemp(prefix="orch-smac-")
+        fidelity: dict[str, Any] = {}
+        if self._multi_fidelity:
+            fidelity = {"min_budget": float(min_budget or 1), "max_budget": float(max_budget or 27)}
         self._scenario = Scenario(
             space, name="orch", output_directory=self._outdir, deterministic=True,
-            n_trials=max(int(n_trials), 1), seed=int(seed), crash_cost=float("inf"),
+            n_trials=max(int(n_trials), 1), seed=int(seed), crash_cost=float("inf"), **fidelity,
         )
+        if self._multi_fidelity:
+            F = HyperbandFacade if facade == "hyperband" else MultiFidelityFacade
+            kw: dict[str, Any] = {}
+            if facade == "bohb":
+                kw["model"] = self._random_forest(n_trees, seed)
+            self._smac = F(self._scenario, None, intensifier=F.get_intensifier(self._scenario, eta=eta),
+                           overwrite=True, logging_level=False, **kw)
+            self._finish_init()
+            return
         warm = []
         seen = set()
         for values in initial_configs:
@@ -112,7 +130,11 @@ class SmacOptimizer(Optimizer):
             runhistory_encoder=encoder_cls(self._scenario),
             overwrite=True, logging_level=False, **kwargs,
         )
+        self._finish_init()
+
+    def _finish_init(self) -> None:
         self._infos: dict[str, Any] = {}
+        self._budgets_seen: dict[str, list[float]] = {}
         self._costs: list[float] = []
         self._deferred: list[Any] = []  # crashes told once a finite worst cost is known
         selector = getattr(self._smac._optimizer, "_intensifier", None)
@@ -134,13 +156,19 @@ class SmacOptimizer(Optimizer):
     def ask(self) -> Suggestion:
         info = self._smac.ask()
         config = config_to_dict(info.config)
-        key = config_key(config, self._budget)
+        budget = float(info.budget) if self._multi_fidelity and info.budget is not None else self._budget
+        key = config_key(config, budget)
         self._infos[key] = info
         origin = self._origin(config, info.config.origin)
-        return Suggestion(config, self._budget, origin=origin, seed=info.seed)
+        if self._multi_fidelity:
+            seen = self._budgets_seen.setdefault(config_key(config), [])
+            origin = f"promoted from budget {max(seen):g}" if seen else origin
+            origin = f"{origin}, budget {budget:g}"
+            seen.append(budget)
+        return Suggestion(config, budget, origin=origin, seed=info.seed)
 
     def _origin(self, config: dict[str, Any], smac_origin: str | None) -> str:
-        if config_key(config) in self._warm_keys:
+        if config_key(config) in getattr(self, "_warm_keys", set()):
             return self._initial_origin
         if smac_origin is None:  # sampled before the model had data
             return "random (no model yet)"
@@ -155,6 +183,7 @@ class SmacOptimizer(Optimizer):
         from smac.runhistory.dataclasses import TrialValue
         from smac.runhistory.enumerations import StatusType
 
+        self._seen_budget(suggestion)
         info = self._info_for(suggestion)
         if cost is None:
             worst = impute_crash_cost(self._costs)
@@ -172,10 +201,19 @@ class SmacOptimizer(Optimizer):
             self._deferred.clear()
 
     def pending(self, suggestion: Suggestion) -> None:
+        self._seen_budget(suggestion)
         info = self._info_for(suggestion)
         self._smac.runhistory.add_running_trial(info)
 
+    def _seen_budget(self, s: Suggestion) -> None:
+        if self._multi_fidelity and s.budget is not None:
+            seen = self._budgets_seen.setdefault(config_key(s.config), [])
+            if s.budget not in seen:
+                seen.append(s.budget)
+
     def n_ready(self) -> int:
+        if self._multi_fidelity:
+            return 0  # successive halving decides rung by rung: ask as slots free
         known = self._smac.runhistory.get_configs()  # a list: Configuration's hash is not value-based
         return sum(1 for c in self._initial if c not in known)
 
@@ -195,7 +233,8 @@ class SmacOptimizer(Optimizer):
         if info is None:  # replayed from the study folder: never asked in this process
             config = to_configuration(self._space, suggestion.config)
             config.origin = suggestion.origin or "replayed"
-            info = TrialInfo(config=config, seed=suggestion.seed, budget=None)
+            budget = suggestion.budget if self._multi_fidelity else None
+            info = TrialInfo(config=config, seed=suggestion.seed, budget=budget)
         return info
 
     @property

@@ -142,12 +142,15 @@ class StudyStore:
     def trial_paths(self, trial_id: str) -> TrialPaths:
         return self.paths.trial(trial_id)
 
-    def add_trial(self, trial: Trial) -> None:
-        self.journal.append("asked", trial=trial.to_dict())
-        self.write_trial_config(trial)
+    def add_trial(self, trial: Trial, warm_from: str | None = None) -> None:
+        self.journal.append("asked", trial=trial.to_dict(), **({"warm_from": warm_from} if warm_from else {}))
+        self.write_trial_config(trial, warm_from)
 
-    def write_trial_config(self, trial: Trial) -> None:
-        """config.json: everything the worker needs to run the trial, written before submission."""
+    def write_trial_config(self, trial: Trial, warm_from: str | None = None) -> None:
+        """config.json: everything the worker needs to run the trial, written before submission.
+
+        ``warm_from``: the checkpoint folder of the same configuration at a lower budget (a
+        Hyperband promotion), copied by the worker so that training continues instead of restarting."""
         tp = self.trial_paths(trial.trial_id)
         tp.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(tp.config, {
@@ -157,6 +160,8 @@ class StudyStore:
             "objective": self.spec.task.objective,
             "direction": self.spec.task.direction,
             "budget": trial.budget if trial.budget is not None else self.spec.budget,
+            "keep_checkpoint": self.spec.multi_fidelity,
+            "warm_start_from": warm_from,
         })
 
     def record_submitted(self, trial: Trial, handle: dict[str, Any]) -> None:
