@@ -81,6 +81,12 @@ JOBS: dict[str, JobInfo] = {
         module="jobs.synthetic", objective="loss", minimize=True, default_epochs=1,
         datasets=("synthetic",), metrics=("loss",), family="synthetic",
     ),
+    "chaos": JobInfo(
+        name="chaos",
+        summary="Branin with misbehaviour on demand (truncated results, deleted folders, OOM, ...): fault tests",
+        module="jobs.chaos", objective="loss", minimize=True, default_epochs=1,
+        datasets=("synthetic",), metrics=("loss",), family="chaos",
+    ),
 }
 
 

@@ -321,6 +321,57 @@ def bench_build_table(
     console.print(f"orch: wrote {path} and {path.with_suffix('.json')}")
 
 
+@bench_app.command("faults")
+def bench_faults(
+    out: Annotated[Path, typer.Option(help="Output folder (faults.csv, load.json, the studies).")] = Path("bench-out/faults"),
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated scenarios: controller-kill, scancel, requeue, node-failure, bad-results, concurrency, load.")] = None,
+    seed: SeedOpt = 0,
+    load_trials: Annotated[int, typer.Option(help="Trials of the load run.")] = 1000,
+    max_array: Annotated[int, typer.Option(help="MaxArraySize for the load run (the cluster's if smaller).")] = 100,
+) -> None:
+    """Fault injection against the running dev cluster: every fault at least 3 times, 0 lost, 0 duplicated."""
+    import json as _json
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from orchestrator.bench.faults import SCENARIOS, load, run_faults
+    from orchestrator.console import console
+    from orchestrator.errors import ConfigError
+    from orchestrator.executors.slurm import slurm_available
+
+    if not slurm_available():
+        raise ConfigError("orch bench faults: no SLURM cluster here (start one with slurm/cluster-up.sh)")
+    names = [n.strip() for n in only.split(",")] if only else [*SCENARIOS, "load"]
+    unknown = [n for n in names if n not in SCENARIOS and n != "load"]
+    if unknown:
+        raise ConfigError(f"--only: unknown scenario(s) {', '.join(unknown)}")
+    table = Table("fault", "injected", "lost", "duplicated", "recovery s", "trials", "statuses", "notes",
+                  title="fault injection on the dev cluster")
+
+    def row(r: object) -> None:
+        d = asdict(r)  # type: ignore[call-overload]
+        table.add_row(d["fault"], str(d["injected"]), str(d["lost"]), str(d["duplicated"]), f"{d['recovery_s']:.1f}",
+                      str(d["trials"]), ", ".join(f"{k} {v}" for k, v in d["statuses"].items()), d["notes"][:60])
+        console.print(f"orch: {d['fault']}: injected {d['injected']}, lost {d['lost']}, duplicated {d['duplicated']}")
+
+    scen = [n for n in names if n != "load"]
+    results = run_faults(out, scen, seed, progress=row) if scen else []
+    if results:
+        console.print(table)
+    if "load" in names:
+        lr = load(out / "load", trials=load_trials, max_array=max_array)
+        (out / "load.json").write_text(_json.dumps(asdict(lr), indent=2))
+        lt = Table("figure", "value", title=f"load: {lr.trials} trivial trials through SLURM arrays")
+        for k, v in asdict(lr).items():
+            lt.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v))
+        console.print(lt)
+    console.print(f"orch: wrote {out / 'faults.csv'}" + (f" and {out / 'load.json'}" if "load" in names else ""))
+    bad = [r for r in results if r.lost or r.duplicated]
+    if bad:
+        raise typer.Exit(1)
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     out: Annotated[Path, typer.Option(help="Output folder (overhead.csv, the studies, submitit's files).")] = Path("bench-out/overhead"),

@@ -60,14 +60,18 @@ def space_from_yaml(text: str, source: str = "<yaml>") -> ConfigurationSpace:
     return space_from_dict(data, source=source)
 
 
-def space_from_json(text: str, source: str = "<json>") -> ConfigurationSpace:
+def space_from_json(text: str, source: str = "<json>", strict: bool = False) -> ConfigurationSpace:
+    """ConfigSpace's JSON; unless ``strict``, also the YAML form written as JSON."""
     from ConfigSpace.read_and_write import json as cs_json
 
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{source}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    if isinstance(data, dict) and "hyperparameters" in data and isinstance(data["hyperparameters"], list):
+    is_cs = isinstance(data, dict) and "hyperparameters" in data and isinstance(data["hyperparameters"], list)
+    if strict and not is_cs:
+        raise ConfigError(f"{source}: not a ConfigSpace JSON space (no 'hyperparameters' list)")
+    if is_cs:
         try:
             return cs_json.read(text)
         except Exception as e:  # ConfigSpace raises many types; name the file either way

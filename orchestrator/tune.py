@@ -211,12 +211,15 @@ class StudyLoop:
         # only as many trials as there are free slots: model-based asks wait for results
         as_batch = ready > 1 and slots > 0 and self.executor.accepting_batch()
         room = limit if as_batch else min(slots, limit)
+        if ready > 1 and not as_batch:
+            room = 0  # the next array goes out once the current one has started: no trickle of tiny jobs
         batch = self.retry_queue[:max(0, room)]
         del self.retry_queue[:len(batch)]
         n_new = 0
-        if self._remaining() > 0 and not self.exhausted:
+        remaining = self._remaining() - len(batch)  # the retries taken from the queue are not in flight yet
+        if remaining > 0 and not self.exhausted:
             n_new = min(ready if as_batch else room, room) - len(batch)
-            n_new = min(n_new, self._remaining())
+            n_new = min(n_new, remaining)
         for _ in range(max(0, n_new)):
             try:
                 sug = self.optimizer.ask()

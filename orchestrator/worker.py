@@ -48,6 +48,11 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
     from jobs.context import JobContext
 
     paths = TrialPaths(Path(trial_dir))
+    if paths.result.exists():
+        # the scheduler re-ran a job whose result had already landed (a requeue after a node failure):
+        # a finished trial never runs again
+        print(f"[orch] {paths.result} exists: trial already finished, not running it again", flush=True)
+        return dict(read_json(paths.result, "result file"))
     spec = read_json(paths.config, "trial config")
     trial = Trial.from_dict(spec["trial"])
     job = JobSpec.from_dict(spec["job"])

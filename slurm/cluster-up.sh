@@ -79,7 +79,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 KillWait=5
 # a node that stops answering is DOWN after SlurmdTimeout; its jobs end as NODE_FAIL
-SlurmdTimeout=30
+SlurmdTimeout=20
 MaxArraySize=$MAX_ARRAY
 MaxJobCount=100000
 MinJobAge=300

@@ -24,6 +24,13 @@ def pytest_configure(config: pytest.Config) -> None:
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
+from hypothesis import settings as _hyp_settings
+
+# deterministic property tests in CI; `HYPOTHESIS_PROFILE=explore pytest ...` searches further
+_hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hyp_settings.register_profile("explore", derandomize=False, max_examples=2000)
+_hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 TESTS = Path(__file__).parent
 SCRIPTS = TESTS / "scripts"
 SHARED = TESTS.parent.parent / "shared"

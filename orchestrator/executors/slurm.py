@@ -37,7 +37,7 @@ from orchestrator.store.atomic import refresh
 from orchestrator.store.paths import TrialPaths
 from orchestrator.trial import Trial, TrialStatus
 
-SCHEDULER_COMMANDS = ("sbatch", "sacct", "scontrol", "scancel", "srun")
+SCHEDULER_COMMANDS = ("sbatch", "sacct", "scontrol", "scancel", "srun", "squeue")
 RESULT_GRACE_S = 5.0  # wait this long after sacct says "ended" for a result file to appear (NFS)
 
 
@@ -71,6 +71,7 @@ class SchedulerStats:
     sbatch_calls: int = 0
     scontrol_calls: int = 0
     scancel_calls: int = 0
+    squeue_calls: int = 0
     arrays: int = 0
     jobs: int = 0
 
@@ -89,7 +90,7 @@ class SlurmExecutor(Executor):
 
     def __init__(self, options: SlurmOptions, folder: Path, parallel: int,
                  run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
-                 clock: Callable[[], float] = time.time, sacct_min_s: float = 1.0, sacct_max_s: float = 10.0) -> None:
+                 clock: Callable[[], float] = time.time, sacct_min_s: float = 2.0, sacct_max_s: float = 20.0) -> None:
         if not slurm_available():
             missing = [c for c in SCHEDULER_COMMANDS if not shutil.which(c)]
             raise ConfigError(f"--executor slurm: SLURM commands not found on PATH ({', '.join(missing)})")
@@ -230,9 +231,9 @@ class SlurmExecutor(Executor):
             if run.paths.result.exists():
                 del self._runs[tid]
                 ended.append(self._outcome(run, "COMPLETED"))
-        if ended:  # activity: the next sacct soon (pending tasks have probably started)
-            self._sacct_interval = self._sacct_min
-            self._next_sacct = min(self._next_sacct, now + self._sacct_min)
+        if ended:  # activity: look sooner (pending tasks have probably started), but no sacct storm
+            self._sacct_interval = max(self._sacct_min, self._sacct_interval / 2)
+            self._next_sacct = min(self._next_sacct, now + self._sacct_interval)
         if self._runs and now >= self._next_sacct:
             ended += self._poll_sacct(now)
         self._raise_throttles()
@@ -246,6 +247,7 @@ class SlurmExecutor(Executor):
         ended: list[Outcome] = []
         if p.returncode == 0:  # a failing sacct is bypassed: states stay as they were
             rows = parse_sacct(p.stdout)
+            candidates: list[tuple[str, _Run, str]] = []
             for tid, run in list(self._runs.items()):
                 row = rows.get(run.job_id)
                 if row is None:
@@ -262,9 +264,18 @@ class SlurmExecutor(Executor):
                 if run.paths.result.exists():
                     del self._runs[tid]
                     ended.append(self._outcome(run, "COMPLETED"))
-                elif row.state != "COMPLETED" or now - run.ended_at >= RESULT_GRACE_S:
-                    del self._runs[tid]
-                    ended.append(self._outcome(run, row.state))
+                elif now - run.ended_at >= RESULT_GRACE_S or row.state in ("FAILED", "CANCELLED", "TIMEOUT",
+                                                                            "OUT_OF_MEMORY"):
+                    candidates.append((tid, run, row.state))
+            # SLURM requeues a requeue-able job after NODE_FAIL or preemption: one that is back in the
+            # queue is still this attempt (retrying it ourselves would run the trial twice)
+            queued = self._in_queue([r.job_id for _, r, st in candidates if st in ("NODE_FAIL", "PREEMPTED")])
+            for tid, run, state in candidates:
+                if run.job_id in queued:
+                    run.state, run.ended_at = "PENDING", None
+                    continue
+                del self._runs[tid]
+                ended.append(self._outcome(run, state))
         pending_grace = any(r.ended_at is not None for r in self._runs.values())
         if changed or ended or pending_grace:
             self._sacct_interval = self._sacct_min
@@ -272,6 +283,15 @@ class SlurmExecutor(Executor):
             self._sacct_interval = min(self._sacct_interval * 2, self._sacct_max)
         self._next_sacct = now + self._sacct_interval
         return ended
+
+    def _in_queue(self, job_ids: list[str]) -> set[str]:
+        if not job_ids:
+            return set()
+        self.stats.squeue_calls += 1
+        p = self._cmd(["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i|%T"], "squeue")
+        if p.returncode != 0:
+            return set()
+        return {line.split("|")[0].strip() for line in p.stdout.splitlines() if line.strip()}
 
     def _raise_throttles(self) -> None:
         """Let the newest array use the slots older arrays have given back (`scontrol update`)."""

@@ -103,8 +103,10 @@ class StudyStore:
             text = self.paths.space.read_text()
         except OSError as e:
             raise StoreCorrupt(f"{self.paths.space}: cannot read space.json: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise StoreCorrupt(f"{self.paths.space}: corrupt space.json: not UTF-8 text") from None
         try:
-            return space_from_json(text, source=str(self.paths.space))
+            return space_from_json(text, source=str(self.paths.space), strict=True)
         except ConfigError as e:
             raise StoreCorrupt(f"corrupt space.json: {e}") from None
 
