@@ -328,6 +328,7 @@ def bench_faults(
     seed: SeedOpt = 0,
     load_trials: Annotated[int, typer.Option(help="Trials of the load run.")] = 1000,
     max_array: Annotated[int, typer.Option(help="MaxArraySize for the load run (the cluster's if smaller).")] = 100,
+    load_parallel: Annotated[int, typer.Option(help="Array throttle (%N) of the load run.")] = 6,
 ) -> None:
     """Fault injection against the running dev cluster: every fault at least 3 times, 0 lost, 0 duplicated."""
     import json as _json
@@ -360,7 +361,7 @@ def bench_faults(
     if results:
         console.print(table)
     if "load" in names:
-        lr = load(out / "load", trials=load_trials, max_array=max_array)
+        lr = load(out / "load", trials=load_trials, parallel=load_parallel, max_array=max_array)
         (out / "load.json").write_text(_json.dumps(asdict(lr), indent=2))
         lt = Table("figure", "value", title=f"load: {lr.trials} trivial trials through SLURM arrays")
         for k, v in asdict(lr).items():

@@ -253,8 +253,32 @@ def _misbehaving(work: Path, rng: random.Random, fault: str, mode: str, repeats:
     rows = list(csv.DictReader(open(root / "studies" / study / "trials.csv")))
     hit = [r for r in rows if r["trial_id"] in bad.split(",")]
     wrongly_ok = sum(1 for r in hit if r["status"] == "SUCCESS" and mode != "slow")
-    return FaultResult(fault, repeats, lost + wrongly_ok, dup, (time.time() - t0) / 12, 12, st,
-                       "" if done.returncode == 0 else done.stderr.strip()[-200:])
+    del t0
+    return FaultResult(fault, repeats, lost + wrongly_ok, dup, _detection_latency(root, study, bad.split(",")), 12,
+                       st, "" if done.returncode == 0 else done.stderr.strip()[-200:])
+
+
+def _detection_latency(root: Path, study: str, trials: list[str]) -> float:
+    """Mean seconds from a misbehaving job's end (sacct End) to the controller recording its trial."""
+    from datetime import datetime
+
+    events = _journal(root, study)
+    jobs: dict[str, str] = {}
+    recorded: dict[str, float] = {}
+    for e in events:
+        if e.get("event") == "submitted" and e["trial_id"] in trials and e["attempt"] == 0:
+            jobs[e["trial_id"]] = str(e["handle"]["job_id"])
+        if e.get("event") in ("finished", "retry") and e["trial_id"] in trials and e["trial_id"] not in recorded:
+            recorded[e["trial_id"]] = float(e["t"])
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,End", "-j", ",".join(jobs.values())],
+                         capture_output=True, text=True).stdout if jobs else ""
+    ends = {}
+    for line in out.splitlines():
+        jid, _, end = line.partition("|")
+        if end[:2] == "20":
+            ends[jid] = datetime.fromisoformat(end).timestamp()
+    gaps = [recorded[t] - ends[j] for t, j in jobs.items() if t in recorded and j in ends]
+    return sum(gaps) / len(gaps) if gaps else float("nan")
 
 
 def bad_results(work: Path, rng: random.Random, repeats: int = 3) -> list[FaultResult]:
@@ -319,7 +343,7 @@ class LoadResult:
     duplicated: int
 
 
-def load(work: Path, trials: int = 1000, parallel: int = 16, max_array: int = 100) -> LoadResult:
+def load(work: Path, trials: int = 1000, parallel: int = 6, max_array: int = 100) -> LoadResult:
     """1,000 trivial trials through SLURM arrays with a small MaxArraySize: arrays are split, the %N
     throttle holds, sacct calls stay bounded and the controller's memory stays flat."""
     from orchestrator.executors.profile import SlurmOptions
