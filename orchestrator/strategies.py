@@ -75,6 +75,17 @@ def warm_start(ctx: StrategyContext, selector: str) -> list[dict[str, Any]]:
     return plan(ctx.meta, ctx.space, ctx.task, selector, n=n, seed=ctx.seed).configs
 
 
+def _transfer_smac(ctx: StrategyContext) -> Optimizer:
+    from orchestrator.metalearning.prior import build_prior
+    from orchestrator.optimizers.transfer import TransferSmac
+
+    prior = build_prior(ctx.space, ctx.meta, ctx.seed) if ctx.meta is not None else None
+    warm = ctx.options.get("warm_start")
+    n = int(ctx.options.get("warm_configs", 5))
+    return TransferSmac(ctx.space, prior, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, n_warm=n,
+                        warm=list(warm) if warm is not None else None)
+
+
 def _meta_smac(selector: str) -> Callable[[StrategyContext], Optimizer]:
     def build(ctx: StrategyContext) -> Optimizer:
         from orchestrator.optimizers.smac import SmacOptimizer
@@ -120,8 +131,9 @@ STRATEGIES: dict[str, Strategy] = {
                  _multi_fidelity("hyperband")),
         Strategy("bohb", "BOHB-like multi-fidelity SMAC (random forest + Hyperband), epochs as budget",
                  _multi_fidelity("bohb")),
-        Strategy("meta-smac", "SMAC warm-started from the meta-dataset of past studies (the portfolio selector)",
-                 _meta_smac("portfolio"), uses_meta=True),
+        Strategy("meta-smac", "SMAC that learns from past studies: portfolio warm start, past tasks re-weighted "
+                 "by the new task's results, their prior inside the model and in every 2nd proposal",
+                 _transfer_smac, uses_meta=True),
         Strategy("meta-smac-knn", "SMAC warm-started with the best configurations of the nearest past tasks",
                  _meta_smac("knn"), uses_meta=True),
         Strategy("meta-smac-portfolio", "SMAC warm-started with a greedy portfolio covering past tasks",

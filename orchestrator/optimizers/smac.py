@@ -230,12 +230,21 @@ class SmacOptimizer(Optimizer):
 
         key = config_key(suggestion.config, suggestion.budget)
         info = self._infos.pop(key, None)
-        if info is None:  # replayed from the study folder: never asked in this process
+        if info is None:  # replayed from the study folder, or proposed by someone else (meta-smac's prior)
             config = to_configuration(self._space, suggestion.config)
             config.origin = suggestion.origin or "replayed"
             budget = suggestion.budget if self._multi_fidelity else None
-            info = TrialInfo(config=config, seed=suggestion.seed, budget=budget)
+            seed = suggestion.seed if suggestion.seed is not None else self._tf_seed()
+            info = TrialInfo(config=config, seed=seed, budget=budget)
         return info
+
+    def _tf_seed(self) -> int:
+        """The seed SMAC evaluates every configuration with (deterministic): the intensifier's."""
+        seeds = getattr(self._smac.intensifier, "_tf_seeds", None)
+        if seeds:
+            return int(seeds[0])
+        keys = self._smac.intensifier.get_instance_seed_keys_of_interest()
+        return int(keys[0].seed) if keys and keys[0].seed is not None else 0
 
     @property
     def incumbent(self) -> dict[str, Any] | None:

@@ -1,0 +1,255 @@
+"""What past tasks say about a configuration of the new space: the source prior (pure numpy).
+
+For every past (source) task s, S_s(x) in [0, 1] is that task's min-max normalised objective at
+configuration x (0 = the task's best), in the target space's own vector encoding (SMAC's: index
+for ordinal and categorical hyperparameters, [0, 1] for numbers, NaN for inactive ones):
+
+* ``GridPrior``: spaces of finite size (ordinals, categoricals) up to ``MAX_GRID`` points: S is
+  tabulated on the whole grid, exact where a source task evaluated the point, an extra-trees fit of
+  that task elsewhere.
+* ``ModelPrior``: any space: one extra-trees regressor per source task on its (projected) trials.
+
+``TaskWeights`` re-weights the source tasks from the new task's own observations (how well each
+ranks them: Kendall's tau), and ``greedy_portfolio`` picks configurations that cover the sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.metalearning.metadata import MetaData
+from orchestrator.metalearning.project import project
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+MAX_GRID = 2_000_000
+ROWS_PER_TASK = 3000
+
+
+def smac_vectors(space: ConfigurationSpace, configs: Sequence[dict[str, Any]]) -> np.ndarray:
+    from ConfigSpace import Configuration
+
+    if not configs:
+        return np.zeros((0, len(space)))
+    return np.stack([Configuration(space, values=c).get_array() for c in configs])
+
+
+def _extra_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    return ExtraTreesRegressor(n_estimators=50, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
+
+
+def _task_rows(scored: pd.DataFrame, rng: np.random.Generator, limit: int = ROWS_PER_TASK) -> pd.DataFrame:
+    if len(scored) <= limit:
+        return scored
+    best = scored.nsmallest(limit // 6, "score")
+    rest = scored.drop(best.index)
+    rest = rest.iloc[np.sort(rng.choice(len(rest), limit - len(best), replace=False))]
+    return pd.concat([best, rest])
+
+
+class SourcePrior:
+    tasks: list[str]
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """(n_tasks, n) normalised objectives of the rows of ``x`` (SMAC vectors)."""
+        raise NotImplementedError
+
+    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+        """Configurations to choose from greedily (vectors; dicts where cheaper to keep)."""
+        raise NotImplementedError
+
+    def config_of(self, vector: np.ndarray) -> dict[str, Any]:
+        from ConfigSpace import Configuration
+
+        from orchestrator.space import config_to_dict
+
+        return config_to_dict(Configuration(self.space, vector=vector))
+
+    space: Any = None
+
+
+def grid_size(space: ConfigurationSpace) -> int | None:
+    size = 1
+    for hp in space.values():
+        n = getattr(hp, "num_choices", None) or len(getattr(hp, "sequence", ()) or ())
+        if type(hp).__name__ == "Constant":
+            n = 1
+        if not n or space.conditions:
+            return None
+        size *= n
+    return size
+
+
+class GridPrior(SourcePrior):
+    """S tabulated on every point of a finite space."""
+
+    def __init__(self, space: ConfigurationSpace, meta: MetaData, seed: int = 0) -> None:
+        self.space = space
+        self.hps = list(space.values())
+        self.sizes = np.array([_size(hp) for hp in self.hps])
+        self.n_grid = int(np.prod(self.sizes))
+        scored = meta.scores()
+        self.tasks = sorted(scored["task"].unique())
+        idx = np.stack([_indices(hp, scored.get(f"hp:{hp.name}"), len(scored)) for hp in self.hps], axis=1)
+        flat = self.flat(idx)
+        norm = np.full((len(self.tasks), self.n_grid), np.nan)
+        task_col = scored["task"].to_numpy()
+        score = scored["score"].to_numpy(dtype=float)
+        for k, t in enumerate(self.tasks):
+            m = task_col == t
+            cell = pd.Series(score[m]).groupby(flat[m]).mean()
+            norm[k, cell.index.to_numpy()] = cell.to_numpy()
+            missing = np.isnan(norm[k])
+            if missing.any():
+                model = _extra_trees(idx[m].astype(float), score[m], seed)
+                norm[k, missing] = model.predict(self.unflat(np.nonzero(missing)[0]).astype(float))
+        self.norm = norm
+
+    def flat(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(np.rint(np.nan_to_num(idx, nan=0.0)), dtype=np.int64)
+        out = np.zeros(len(idx), dtype=np.int64)
+        for j, s in enumerate(self.sizes):
+            out = out * s + np.clip(idx[:, j], 0, s - 1)
+        return out
+
+    def unflat(self, flat: np.ndarray) -> np.ndarray:
+        flat = np.asarray(flat, dtype=np.int64).copy()
+        out = np.zeros((len(flat), len(self.sizes)), dtype=np.int64)
+        for j in range(len(self.sizes) - 1, -1, -1):
+            out[:, j] = flat % self.sizes[j]
+            flat //= self.sizes[j]
+        return out
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return self.norm[:, self.flat(x[:, : len(self.sizes)])]
+
+    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, None]:
+        return np.arange(self.n_grid), None
+
+    def grid_values(self) -> np.ndarray:
+        return self.norm
+
+    def vector_of(self, flat: int) -> np.ndarray:
+        return self.unflat(np.array([flat]))[0].astype(float)
+
+
+def _size(hp: Any) -> int:
+    if type(hp).__name__ == "Constant":
+        return 1
+    return int(getattr(hp, "num_choices", None) or len(hp.sequence))
+
+
+def _indices(hp: Any, col: pd.Series | None, n: int) -> np.ndarray:
+    """Grid index of each value (nearest on a log scale for positive numeric ordinals); a task that
+    did not set the hyperparameter used its default."""
+    if type(hp).__name__ == "Constant":
+        return np.zeros(n, dtype=np.int64)
+    col = pd.Series([hp.default_value] * n) if col is None else col.where(col.notna(), hp.default_value)
+    values = list(getattr(hp, "sequence", None) or hp.choices)
+    try:
+        v = np.array(values, dtype=float)
+        c = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        if np.isfinite(c).all():
+            if (v > 0).all() and (c > 0).all():
+                return np.abs(np.log(c)[:, None] - np.log(v)[None, :]).argmin(axis=1)
+            return np.abs(c[:, None] - v[None, :]).argmin(axis=1)
+    except (TypeError, ValueError):
+        pass
+    lookup = {str(val): i for i, val in enumerate(values)}
+    return col.map(lambda s: lookup.get(str(s), 0)).to_numpy(dtype=np.int64)
+
+
+class ModelPrior(SourcePrior):
+    """S_s as an extra-trees regressor per source task, trained on its projected trials."""
+
+    def __init__(self, space: ConfigurationSpace, meta: MetaData, seed: int = 0, samples: int = 2000) -> None:
+        self.space = space
+        self.samples = samples
+        rng = np.random.default_rng(seed)
+        scored = meta.scores()
+        self.tasks, self.models, pool = [], [], []
+        cols = [c for c in scored.columns if c.startswith("hp:")]
+        for t, g in scored.groupby("task", sort=True):
+            rows = _task_rows(g, rng)
+            configs, ys = [], []
+            for (_, r), y in zip(rows[cols].iterrows(), rows["score"].to_numpy()):
+                p = project(MetaData.config_of(r), space)
+                if p is not None:
+                    configs.append(p)
+                    ys.append(y)
+            if len(configs) < 2:
+                continue
+            x = np.nan_to_num(smac_vectors(space, configs), nan=-1.0)
+            self.tasks.append(str(t))
+            self.models.append(_extra_trees(x, np.array(ys), seed))
+            order = np.argsort(ys)[:50]
+            pool += [configs[i] for i in order]  # each task's best configurations are candidates
+        self.pool = pool
+        self._pool_x = smac_vectors(space, pool) if pool else np.zeros((0, len(space)))
+        from ConfigSpace import ConfigurationSpace as CS
+
+        self._sampler = CS.from_serialized_dict(space.to_serialized_dict())
+        self._sampler.seed(seed)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        xx = np.nan_to_num(x, nan=-1.0)
+        return np.stack([m.predict(xx) for m in self.models]) if self.models else np.zeros((0, len(x)))
+
+    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        from orchestrator.space import config_to_dict
+
+        fresh = [config_to_dict(c) for c in self._sampler.sample_configuration(self.samples)]
+        configs = self.pool + fresh
+        return np.vstack([self._pool_x, smac_vectors(self.space, fresh)]), configs
+
+
+def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0) -> SourcePrior | None:
+    """The grid prior for finite spaces, else the model prior; None without related past tasks."""
+    if meta is None or not len(meta.ok):
+        return None
+    size = grid_size(space)
+    prior: SourcePrior = GridPrior(space, meta, seed) if size is not None and size <= MAX_GRID else ModelPrior(space, meta, seed)
+    return prior if prior.tasks else None
+
+
+class TaskWeights:
+    """w_s ∝ exp(beta * tau_s): tau_s is Kendall's tau-a between the new task's observed costs and
+    source s's normalised objectives at the same configurations (uniform under ``min_obs`` points)."""
+
+    def __init__(self, n: int, beta: float = 20.0, min_obs: int = 3) -> None:
+        self.beta, self.min_obs = beta, min_obs
+        self.w = np.ones(n) / max(n, 1)
+
+    def update(self, src: np.ndarray, y: np.ndarray) -> np.ndarray:
+        n = len(y)
+        k = src.shape[0]
+        if k == 0 or n < self.min_obs or self.beta <= 0:
+            self.w = np.ones(k) / max(k, 1)
+            return self.w
+        iu = np.triu_indices(n, 1)
+        dy = np.sign(y[:, None] - y[None, :])[iu]
+        taus = np.array([np.mean(dy * np.sign(v[:, None] - v[None, :])[iu]) for v in src])
+        logw = self.beta * taus
+        w = np.exp(logw - logw.max())
+        self.w = w / w.sum()
+        return self.w
+
+
+def greedy_portfolio(s: np.ndarray, k: int) -> list[int]:
+    """Columns of ``s`` (tasks x candidates) that together minimise the mean best score per task."""
+    cur = np.full(s.shape[0], np.inf)
+    chosen: list[int] = []
+    for _ in range(min(k, s.shape[1])):
+        score = np.minimum(s, cur[:, None]).mean(axis=0)
+        score[chosen] = np.inf
+        j = int(np.argmin(score))
+        chosen.append(j)
+        cur = np.minimum(cur, s[:, j])
+    return chosen

@@ -1,0 +1,122 @@
+"""meta-smac: SMAC that learns from past tasks, before and during the study.
+
+1. Warm start: a greedy portfolio of configurations that together do best across the past tasks is
+   SMAC's whole initial design.
+2. The past tasks are re-weighted from the new task's own results (how well each ranks them).
+3. After the warm start, every ``greedy_every``-th ask proposes the untried configuration the
+   weighted past tasks like best ("prior-greedy"); the other asks are SMAC's, whose random forest
+   also sees every past task's opinion of a configuration as inputs.
+Measured on hpobench-nn, leave-one-task-out (see README); without related past tasks it is plain SMAC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from orchestrator.metalearning.prior import GridPrior, SourcePrior, TaskWeights, greedy_portfolio, smac_vectors
+from orchestrator.optimizers.base import Optimizer, Suggestion, config_key
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+
+class TransferSmac(Optimizer):
+    name = "meta-smac"
+
+    def __init__(self, space: ConfigurationSpace, prior: SourcePrior | None, seed: int = 0, n_trials: int = 100,
+                 budget: float | None = None, n_warm: int = 5, beta: float = 20.0, greedy_every: int = 2,
+                 warm: list[dict[str, Any]] | None = None) -> None:
+        from orchestrator.optimizers.smac import SmacOptimizer
+
+        self.space, self.prior, self.budget = space, prior, budget
+        self.n_warm = n_warm if prior is not None or warm else 0
+        self.greedy_every = greedy_every if prior is not None else 0
+        self._rng = np.random.default_rng(seed)
+        self._asked: set[str] = set()
+        self._n_asked = 0
+        self._obs_x: list[np.ndarray] = []
+        self._obs_y: list[float] = []
+        self._seed: int | None = None
+        model = None
+        if prior is not None:
+            self.weights = TaskWeights(len(prior.tasks), beta=beta)
+            if warm is None:
+                warm = self.portfolio(n_warm)
+            from orchestrator.optimizers.smac_prior import PriorRandomForest
+
+            model = PriorRandomForest(space, prior, self.weights, seed=seed)
+        self.warm = list(warm or [])
+        self.smac = SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget, initial_configs=self.warm,
+                                  initial_origin="meta: portfolio", model=model)
+
+    def portfolio(self, n: int) -> list[dict[str, Any]]:
+        assert self.prior is not None
+        if isinstance(self.prior, GridPrior):
+            picks = greedy_portfolio(self.prior.grid_values(), n)
+            return [self.prior.config_of(self.prior.vector_of(j)) for j in picks]
+        x, configs = self.prior.candidates(self._rng)
+        picks = greedy_portfolio(self.prior.values(x), n)
+        return [configs[j] for j in picks]  # type: ignore[index]
+
+    # --- protocol ---------------------------------------------------------------------------------
+
+    def ask(self) -> Suggestion:
+        k = self._n_asked - self.n_warm
+        self._n_asked += 1
+        if self.greedy_every and k >= 0 and k % self.greedy_every == 0:
+            s = self._prior_greedy()
+            if s is not None:
+                self._asked.add(config_key(s.config))
+                return s
+        s = self.smac.ask()
+        if self._seed is None:
+            self._seed = s.seed
+        self._asked.add(config_key(s.config))
+        return s
+
+    def _prior_greedy(self) -> Suggestion | None:
+        assert self.prior is not None
+        if self._obs_y:
+            self.weights.update(self.prior.values(np.stack(self._obs_x)), np.array(self._obs_y))
+        if isinstance(self.prior, GridPrior):
+            m = self.weights.w @ self.prior.grid_values()
+            order = np.argsort(m, kind="stable")
+            for j in order[: 10 + len(self._asked)]:
+                config = self.prior.config_of(self.prior.vector_of(int(j)))
+                if config_key(config) not in self._asked:
+                    return Suggestion(config, self.budget, "meta: prior", self._seed)
+            return None
+        x, configs = self.prior.candidates(self._rng)
+        m = self.weights.w @ self.prior.values(x)
+        for j in np.argsort(m, kind="stable"):
+            config = configs[int(j)]  # type: ignore[index]
+            if config_key(config) not in self._asked:
+                return Suggestion(config, self.budget, "meta: prior", self._seed)
+        return None
+
+    def _replayed(self, s: Suggestion) -> None:
+        key = config_key(s.config)
+        if key not in self._asked:  # from the study folder: counts as asked
+            self._asked.add(key)
+            self._n_asked += 1
+        if self._seed is None and s.seed is not None and s.origin != "meta: prior":
+            self._seed = s.seed
+
+    def tell(self, suggestion: Suggestion, cost: float | None) -> None:
+        self._replayed(suggestion)
+        if cost is not None and self.prior is not None:
+            self._obs_x.append(smac_vectors(self.space, [suggestion.config])[0])
+            self._obs_y.append(float(cost))
+        self.smac.tell(suggestion, cost)
+
+    def pending(self, suggestion: Suggestion) -> None:
+        self._replayed(suggestion)
+        self.smac.pending(suggestion)
+
+    def n_ready(self) -> int:
+        return self.smac.n_ready()
+
+    def close(self) -> None:
+        self.smac.close()

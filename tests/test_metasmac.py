@@ -1,0 +1,151 @@
+"""meta-smac (transfer SMAC) and the warm-start selectors, on tables and on real studies."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestrator.bench.runner import RunSpec, run_one
+from orchestrator.bench.suites import hpobench_suite
+from orchestrator.metalearning import selectors
+from orchestrator.metalearning.metadata import MetaData, _with_cost
+from orchestrator.metalearning.prior import GridPrior, ModelPrior, TaskWeights, build_prior, greedy_portfolio
+from orchestrator.optimizers.base import config_key
+from orchestrator.optimizers.transfer import TransferSmac
+from orchestrator.session import TuneRequest, prepare
+from orchestrator.space import space_from_yaml
+
+from conftest import quad_command
+
+
+def synthetic_meta(n_tasks: int = 4, rows: int = 60, seed: int = 0) -> MetaData:
+    """Past tasks whose optimum sits near x=0.3 (shifted a little per task)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for t in range(n_tasks):
+        x, y = rng.uniform(-1, 1, rows), rng.uniform(-1, 1, rows)
+        value = (x - 0.3 - 0.05 * t) ** 2 + (y + 0.2) ** 2
+        frames.append(pd.DataFrame({"schema_version": 1, "study": f"s{t}", "task": f"job:d{t}", "job": "job",
+                                    "objective": "loss", "direction": "minimize", "status": "SUCCESS",
+                                    "value": value, "hp:x": x, "hp:y": y, "mf:rows": 100 * (t + 1)}))
+    return MetaData(_with_cost(pd.concat(frames, ignore_index=True)))
+
+
+SPACE = "x: {type: float, low: -1.0, high: 1.0}\ny: {type: float, low: -1.0, high: 1.0}\n"
+
+
+def test_task_weights_follow_rank_agreement() -> None:
+    w = TaskWeights(2, beta=20)
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    agree, disagree = y / 4, (5 - y) / 4
+    out = w.update(np.stack([agree, disagree]), y)
+    assert out[0] > 0.99 and math.isclose(out.sum(), 1.0)
+    assert TaskWeights(2).update(np.stack([agree[:2], disagree[:2]]), y[:2]).tolist() == [0.5, 0.5]  # too few
+
+
+def test_greedy_portfolio_covers_the_tasks() -> None:
+    s = np.array([[0.0, 1.0, 0.4], [1.0, 0.0, 0.4]])
+    assert greedy_portfolio(s, 1) == [2]  # alone, the all-rounder is best on average
+    two = greedy_portfolio(s, 2)
+    assert two[0] == 2 and np.minimum(s[:, two[0]], s[:, two[1]]).mean() == pytest.approx(0.2)
+    assert sorted(greedy_portfolio(s, 5)) == [0, 1, 2]
+
+
+def test_model_prior_on_a_continuous_space() -> None:
+    cs = space_from_yaml(SPACE)
+    prior = build_prior(cs, synthetic_meta(), seed=0)
+    assert isinstance(prior, ModelPrior) and len(prior.tasks) == 4
+    opt = TransferSmac(cs, prior, seed=0, n_trials=30)
+    assert len(opt.warm) == 5
+    first = [opt.ask() for _ in range(5)]
+    assert [s.config for s in first] == opt.warm and all(s.origin == "meta: portfolio" for s in first)
+    best = min((s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2 for s in first)
+    assert best < 0.02  # the past tasks' region, zero-shot
+    for s in first:
+        opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
+    origins = []
+    for _ in range(8):
+        s = opt.ask()
+        origins.append(s.origin)
+        opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
+    assert origins[0::2] == ["meta: prior"] * 4 and "meta: prior" not in origins[1::2]
+    opt.close()
+
+
+def test_replay_continues_the_alternation() -> None:
+    cs = space_from_yaml(SPACE)
+    meta = synthetic_meta()
+    a = TransferSmac(cs, build_prior(cs, meta, 0), seed=1, n_trials=30)
+    hist = []
+    for _ in range(7):
+        s = a.ask()
+        hist.append(s)
+        a.tell(s, s.config["x"] ** 2)
+    b = TransferSmac(cs, build_prior(cs, meta, 0), seed=1, n_trials=30, warm=a.warm)
+    for s in hist:
+        b.tell(s, s.config["x"] ** 2)
+    na, nb = a.ask(), b.ask()
+    assert na.origin == nb.origin  # the 8th ask is the same kind in both
+    assert config_key(nb.config) not in {config_key(s.config) for s in hist}
+    a.close()
+    b.close()
+
+
+def test_grid_prior_on_hpobench_and_leave_one_task_out() -> None:
+    suite = hpobench_suite(["car", "kc1", "segment"])
+    meta = MetaData.from_tables(suite, exclude="car")
+    prior = build_prior(suite.space, meta)
+    assert isinstance(prior, GridPrior) and prior.tasks == ["hpobench-nn:kc1", "hpobench-nn:segment"]
+    assert prior.norm.shape == (2, 30_000) and np.nanmin(prior.norm) == 0.0
+    assert all("car" not in t for t in meta.task_names())
+
+
+def test_meta_smac_beats_smac_early_on_hpobench() -> None:
+    """Leave-one-task-out on three datasets, one seed: a smoke check of the headline, not the benchmark."""
+    worse = 0
+    for task in ("car", "segment", "australian"):
+        meta = run_one(RunSpec("hpobench-nn", task, "meta-smac", 0, 10)).rows
+        plain = run_one(RunSpec("hpobench-nn", task, "smac", 0, 10)).rows
+        assert meta[0]["origin"] == "meta: portfolio"
+        worse += meta[-1]["regret"] > plain[-1]["regret"]
+    assert worse == 0
+
+
+@pytest.mark.parametrize("name", ["knn", "portfolio", "model"])
+def test_selectors_on_a_continuous_space(name: str) -> None:
+    cs = space_from_yaml(SPACE)
+    meta = synthetic_meta()
+    fn = selectors.SELECTORS[name]
+    ws = fn(meta, cs, n=3) if name == "portfolio" else fn(meta, {"rows": 250}, cs, n=3)
+    assert len(ws.configs) == 3 and len({config_key(c) for c in ws.configs}) == 3
+    assert min((c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2 for c in ws.configs) < 0.05
+    assert len(ws.reasons) == 3
+
+
+def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -> None:
+    root = tmp_path / "r"
+    for i in range(2):
+        loop, notes = prepare(TuneRequest(root=root, study=f"past{i}", command=quad_command(), space=str(quad_space),
+                                          objective="loss", minimize=True, strategy="random", trials=12, seed=i,
+                                          dataset_label=f"d{i}"))
+        loop.run(notes)
+    loop, notes = prepare(TuneRequest(root=root, study="new", command=quad_command(), space=str(quad_space),
+                                      objective="loss", minimize=True, strategy="auto", trials=8, dataset_label="d2"))
+    assert loop.spec.strategy == "meta-smac"
+    note = next(n for n in notes if n.startswith("meta-smac: warm start"))
+    assert "command:d0" in note and "command:d1" in note
+    out = loop.run(notes)
+    assert out.progress.done == 8
+    warm = loop.spec.strategy_options["warm_start"]
+    trials = pd.read_csv(root / "studies" / "new" / "trials.csv", dtype={"trial_id": str})
+    assert trials["origin"].iloc[:5].tolist() == ["meta: portfolio"] * 5
+    assert len(warm) == 5
+    # a resume rebuilds the same optimiser from the recorded warm start
+    again, _ = prepare(TuneRequest(root=root, resume="new", trials=10))
+    assert again.spec.strategy_options["warm_start"] == warm
+    again.run()
+    assert len(pd.read_csv(root / "studies" / "new" / "trials.csv")) == 10
