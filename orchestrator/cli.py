@@ -373,6 +373,30 @@ def bench_faults(
         raise typer.Exit(1)
 
 
+@bench_app.command("meta-load")
+def bench_meta_load(
+    out: Annotated[Path, typer.Option(help="Scratch results root for the generated meta-dataset.")] = Path("bench-out/meta-load"),
+    rows: Annotated[int, typer.Option(help="Trials in the meta-dataset.")] = 1_000_000,
+    studies: Annotated[int, typer.Option(help="Meta-dataset files (one per study).")] = 1000,
+    tasks: Annotated[int, typer.Option(help="Distinct tasks.")] = 100,
+    selector: Annotated[str, typer.Option(help="meta-smac, portfolio, knn or model.")] = "meta-smac",
+) -> None:
+    """Load time of a large meta-dataset and the time to a new study's warm start."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from orchestrator.bench.metaload import run_meta_load
+    from orchestrator.console import console
+
+    r = run_meta_load(out, rows, studies, tasks, selector)
+    table = Table("figure", "value", title=f"meta-dataset of {r.rows:,} trials in {r.studies} files, {r.tasks} tasks")
+    for k, v in asdict(r).items():
+        table.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v))
+    console.print(table)
+    (out / "meta_load.json").write_text(__import__("json").dumps(asdict(r), indent=2))
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     out: Annotated[Path, typer.Option(help="Output folder (overhead.csv, the studies, submitit's files).")] = Path("bench-out/overhead"),

@@ -79,7 +79,8 @@ def _transfer_smac(ctx: StrategyContext) -> Optimizer:
     from orchestrator.metalearning.prior import build_prior
     from orchestrator.optimizers.transfer import TransferSmac
 
-    prior = build_prior(ctx.space, ctx.meta, ctx.seed) if ctx.meta is not None else None
+    target = dict(ctx.task.features) if ctx.task is not None else None
+    prior = build_prior(ctx.space, ctx.meta, ctx.seed, target) if ctx.meta is not None else None
     warm = ctx.options.get("warm_start")
     n = int(ctx.options.get("warm_configs", 5))
     return TransferSmac(ctx.space, prior, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, n_warm=n,

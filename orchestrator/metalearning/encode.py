@@ -75,3 +75,40 @@ def encode_configs(space: ConfigurationSpace, configs: Sequence[Mapping[str, Any
     if not configs:
         return np.zeros((0, len(space)))
     return encode_frame(space, pd.DataFrame(list(configs)), prefix="")
+
+
+def smac_encode_frame(space: ConfigurationSpace, df: pd.DataFrame, prefix: str = "hp:") -> np.ndarray:
+    """Past trials in SMAC's own vector encoding of ``space`` (what its models see), projected first:
+    numbers clipped (integers rounded), ordinals to their nearest member, unknown categories and
+    missing values to the default; a missing value of a conditional hyperparameter means inactive
+    (NaN). Vectorised: for the large meta-datasets a warm start reads."""
+    children = {c.child.name for c in space.conditions} if hasattr(space, "conditions") else set()
+    out = []
+    for hp in space.values():
+        name = f"{prefix}{hp.name}"
+        raw = df[name] if name in df.columns else pd.Series([np.nan] * len(df), index=df.index)
+        kind = type(hp).__name__
+        missing = raw.isna().to_numpy()
+        if kind == "Constant":
+            out.append(np.zeros(len(df)))
+            continue
+        if hasattr(hp, "choices"):
+            lookup = {str(c): c for c in hp.choices} | {str(c).lower(): c for c in hp.choices}
+            vals = raw.map(lambda v: lookup.get(str(v), lookup.get(str(v).lower(), hp.default_value)))
+            vec = hp.to_vector(np.array(vals.tolist(), dtype=object))
+        elif hasattr(hp, "sequence"):
+            col = _column(hp, raw.where(~raw.isna(), hp.default_value))  # rank / (n - 1)
+            idx = np.rint(np.clip(col, 0, 1) * (len(hp.sequence) - 1)).astype(int)
+            vec = hp.to_vector(np.array([hp.sequence[i] for i in idx], dtype=object))
+        else:
+            nums = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            nums = np.where(np.isfinite(nums), nums, float(hp.default_value))
+            nums = np.clip(nums, float(hp.lower), float(hp.upper))
+            if "Integer" in kind:
+                nums = np.rint(nums).astype(np.int64)
+            vec = hp.to_vector(nums)
+        vec = np.asarray(vec, dtype=float)
+        if hp.name in children:
+            vec = np.where(missing, np.nan, vec)
+        out.append(vec)
+    return np.column_stack(out) if out else np.zeros((len(df), 0))

@@ -51,10 +51,11 @@ class MetaData:
 
     @classmethod
     def load(cls, roots: Sequence[Path], exclude_studies: Iterable[str] = (), exclude_tasks: Iterable[str] = (),
-             use_cache: bool = True) -> MetaData:
+             use_cache: bool = True, lean: bool = False) -> MetaData:
+        """Every root's meta-dataset; ``lean`` keeps only what warm starts need (no metrics, no JSON)."""
         frames, problems = [], []
         for root in roots:
-            df, probs = _load_root(Path(root) / "metadataset", use_cache)
+            df, probs = _load_root(Path(root) / "metadataset", use_cache, lean)
             frames.append(df)
             problems += probs
         df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else _empty()
@@ -103,15 +104,23 @@ class MetaData:
         return sorted(self.df["task"].unique().tolist()) if len(self.df) else []
 
     def tasks(self) -> list[TaskInfo]:
+        """One summary per task, computed with group-wise aggregates (fast on millions of rows)."""
+        d = self.df
+        if not len(d):
+            return []
+        ok_counts = self.ok.groupby("task").size()
+        hp_cols = [c for c in d.columns if c.startswith("hp:")]
+        mf_cols = [c for c in d.columns if c.startswith("mf:")]
+        grouped = d.groupby("task", sort=True)
+        has_hp = grouped[hp_cols].count() > 0 if hp_cols else None
+        last = grouped[["job", "objective", "direction", *mf_cols]].last()
+        studies = grouped["study"].unique()
         out = []
-        ok = self.ok
-        mf_cols = [c for c in self.df.columns if c.startswith("mf:")]
-        for name, g in self.df.groupby("task", sort=True):
-            first = g.iloc[-1]
-            feats = {c[3:]: _scalar(first[c]) for c in mf_cols if pd.notna(first[c])}
-            hps = [c[3:] for c in g.columns if c.startswith("hp:") and g[c].notna().any()]
-            out.append(TaskInfo(str(name), str(first["job"]), str(first["objective"]), str(first["direction"]), feats,
-                                int((ok["task"] == name).sum()), hps, sorted(g["study"].astype(str).unique())))
+        for name, row in last.iterrows():
+            feats = {c[3:]: _scalar(row[c]) for c in mf_cols if pd.notna(row[c])}
+            hps = [c[3:] for c in hp_cols if has_hp is not None and bool(has_hp.at[name, c])]
+            out.append(TaskInfo(str(name), str(row["job"]), str(row["objective"]), str(row["direction"]), feats,
+                                int(ok_counts.get(name, 0)), hps, sorted(map(str, studies[name]))))
         return out
 
     def best_configs(self, task: str, k: int = 1) -> list[dict[str, Any]]:
@@ -186,7 +195,12 @@ def _read_file(path: Path) -> tuple[pd.DataFrame | None, str | None]:
     return df, None
 
 
-def _load_root(folder: Path, use_cache: bool) -> tuple[pd.DataFrame, list[str]]:
+def _lean(columns: Iterable[str]) -> list[str]:
+    keep = {*REQUIRED, "budget", "wall_seconds", "_file"}
+    return [c for c in columns if c in keep or c.startswith(("hp:", "mf:"))]
+
+
+def _load_root(folder: Path, use_cache: bool, lean: bool = False) -> tuple[pd.DataFrame, list[str]]:
     if not folder.is_dir():
         return _empty(), []
     files = sorted(p for p in folder.glob("*.csv") if not p.name.startswith("."))
@@ -196,8 +210,12 @@ def _load_root(folder: Path, use_cache: bool) -> tuple[pd.DataFrame, list[str]]:
     known: dict[str, tuple[int, int]] = {}
     if use_cache and cache_path.exists():
         try:
-            cached = pd.read_parquet(cache_path)
-            meta = json.loads(cached.attrs.get("files", "{}")) if hasattr(cached, "attrs") else {}
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(cache_path)
+            cached = pd.read_parquet(cache_path, columns=_lean(schema.names) if lean else None)
+            raw = (schema.metadata or {}).get(b"orch_files")
+            meta = json.loads(raw) if raw else json.loads(cached.attrs.get("files", "{}"))
             known = {k: tuple(v) for k, v in meta.items()}  # type: ignore[misc]
         except Exception:
             cached, known = None, {}
@@ -217,9 +235,11 @@ def _load_root(folder: Path, use_cache: bool) -> tuple[pd.DataFrame, list[str]]:
             df["_file"] = p.name
             parts.append(df)
     df = pd.concat(parts, ignore_index=True) if parts else _empty()
-    if use_cache and (changed or set(known) != set(keep)) and len(df):
+    if use_cache and (changed or set(known) != set(keep)) and len(df) and not (lean and keep):
         present = set(df["_file"].unique())
         _write_cache(cache_path, df, {k: list(v) for k, v in stamps.items() if k in present})
+    if lean:
+        df = df[_lean(df.columns)]
     return df.drop(columns=["_file"], errors="ignore"), problems
 
 
@@ -231,9 +251,13 @@ def _write_cache(path: Path, df: pd.DataFrame, files: dict[str, list[int]]) -> N
         for c in out.columns:  # parquet wants one type per column; mixed objects become strings
             if out[c].dtype == object:
                 out[c] = out[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-        out.attrs["files"] = json.dumps(files)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(out, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"orch_files": json.dumps(files).encode()})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        out.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)
         os.replace(tmp, path)
     except OSError:
         pass

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
 MAX_GRID = 2_000_000
-ROWS_PER_TASK = 3000
+ROWS_PER_TASK = 1500
 
 
 def smac_vectors(space: ConfigurationSpace, configs: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -42,7 +42,7 @@ def smac_vectors(space: ConfigurationSpace, configs: Sequence[dict[str, Any]]) -
 def _extra_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
     from sklearn.ensemble import ExtraTreesRegressor
 
-    return ExtraTreesRegressor(n_estimators=50, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
+    return ExtraTreesRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
 
 
 def _task_rows(scored: pd.DataFrame, rng: np.random.Generator, limit: int = ROWS_PER_TASK) -> pd.DataFrame:
@@ -167,30 +167,35 @@ def _indices(hp: Any, col: pd.Series | None, n: int) -> np.ndarray:
 
 
 class ModelPrior(SourcePrior):
-    """S_s as an extra-trees regressor per source task, trained on its projected trials."""
+    """S_s as an extra-trees regressor per source task, trained on its projected trials (the
+    ``max_tasks`` nearest by meta-features when there are more)."""
 
-    def __init__(self, space: ConfigurationSpace, meta: MetaData, seed: int = 0, samples: int = 2000) -> None:
+    def __init__(self, space: ConfigurationSpace, meta: MetaData, seed: int = 0, samples: int = 1000,
+                 target: dict[str, Any] | None = None, max_tasks: int = 10) -> None:
+        from orchestrator.metalearning.encode import smac_encode_frame
+
         self.space = space
         self.samples = samples
         rng = np.random.default_rng(seed)
         scored = meta.scores()
+        names = sorted(scored["task"].unique())
+        if len(names) > max_tasks:
+            from orchestrator.metalearning.selectors import ranked_neighbours
+
+            names = sorted(nb.task for nb in ranked_neighbours(meta, dict(target or {}), space)[:max_tasks])
         self.tasks, self.models, pool = [], [], []
         cols = [c for c in scored.columns if c.startswith("hp:")]
-        for t, g in scored.groupby("task", sort=True):
-            rows = _task_rows(g, rng)
-            configs, ys = [], []
-            for (_, r), y in zip(rows[cols].iterrows(), rows["score"].to_numpy()):
-                p = project(MetaData.config_of(r), space)
-                if p is not None:
-                    configs.append(p)
-                    ys.append(y)
-            if len(configs) < 2:
+        by_task = dict(tuple(scored.groupby("task", sort=True)))
+        for t in names:
+            rows = _task_rows(by_task[t], rng)
+            if len(rows) < 2:
                 continue
-            x = np.nan_to_num(smac_vectors(space, configs), nan=-1.0)
+            x = np.nan_to_num(smac_encode_frame(space, rows), nan=-1.0)
+            y = rows["score"].to_numpy(dtype=float)
             self.tasks.append(str(t))
-            self.models.append(_extra_trees(x, np.array(ys), seed))
-            order = np.argsort(ys)[:50]
-            pool += [configs[i] for i in order]  # each task's best configurations are candidates
+            self.models.append(_extra_trees(x, y, seed))
+            best = rows.nsmallest(50, "score")
+            pool += [p for p in (project(MetaData.config_of(r), space) for _, r in best[cols].iterrows()) if p]
         self.pool = pool
         self._pool_x = smac_vectors(space, pool) if pool else np.zeros((0, len(space)))
         from ConfigSpace import ConfigurationSpace as CS
@@ -210,12 +215,19 @@ class ModelPrior(SourcePrior):
         return np.vstack([self._pool_x, smac_vectors(self.space, fresh)]), configs
 
 
-def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0) -> SourcePrior | None:
+def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
+                target: dict[str, Any] | None = None) -> SourcePrior | None:
     """The grid prior for finite spaces, else the model prior; None without related past tasks."""
+    from orchestrator.metalearning.selectors import relevant
+
+    meta = relevant(meta, space) if meta is not None else meta
     if meta is None or not len(meta.ok):
         return None
     size = grid_size(space)
-    prior: SourcePrior = GridPrior(space, meta, seed) if size is not None and size <= MAX_GRID else ModelPrior(space, meta, seed)
+    if size is not None and size <= MAX_GRID:
+        prior: SourcePrior = GridPrior(space, meta, seed)
+    else:
+        prior = ModelPrior(space, meta, seed, target=target)
     return prior if prior.tasks else None
 
 

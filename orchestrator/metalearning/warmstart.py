@@ -34,7 +34,7 @@ class WarmStartPlan:
 
 
 def load_meta(roots: Sequence[Path], exclude_study: str | None) -> MetaData:
-    return MetaData.load(roots, exclude_studies=[exclude_study] if exclude_study else [])
+    return MetaData.load(roots, exclude_studies=[exclude_study] if exclude_study else [], lean=True)
 
 
 def related(meta: MetaData, space: ConfigurationSpace) -> MetaData:
