@@ -267,13 +267,15 @@ def _job_options(req: TuneRequest) -> dict[str, Any]:
 
 
 def _dataset_label(data: Any, default: str) -> str:
+    """A short name for the dataset (it becomes part of task and study names)."""
+    import re
+
     if not data:
         return default
-    p = Path(str(data))
-    name = p.name
+    name = Path(str(data)).name
     for suffix in (".gz", ".csv", ".tsv", ".json", ".jsonl", ".parquet", ".npz"):
         name = name[: -len(suffix)] if name.endswith(suffix) else name
-    return name or str(data)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name or str(data)).strip("-").lower() or default
 
 
 def _task_features(info: Any, options: dict[str, Any]) -> dict[str, Any]:

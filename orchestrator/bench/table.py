@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.errors import ConfigError
 from orchestrator.executors.profile import SlurmOptions
 from orchestrator.store.atomic import atomic_write_text
+from orchestrator.store.paths import StudyPaths
 from orchestrator.store.study import StudyStore
 
 
@@ -33,17 +34,21 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         raise ConfigError("--datasets: give at least one dataset")
     space = load_space(job, presets=presets())
     configs = pool_configs(space, pool, grid_points, seed)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tag = f"p{pool}g{grid_points}s{seed}" + (f"e{epochs}" if epochs else "")
     studies: dict[str, str] = {}
     features: dict[str, Any] = {}
     for data in datasets:
         label = _dataset_label(data, data)
-        name = f"table-{job}-{label}-{stamp}"
+        name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
         opts = {**(job_options or {}), "data": data}
-        req = TuneRequest(root=root, study=name, job=job, strategy="pool", trials=len(configs), parallel=parallel,
-                          seed=seed, epochs=epochs, executor=executor, slurm=slurm or SlurmOptions(),
-                          job_options=opts, dataset_label=label, max_failures=len(configs) + 1,
-                          strategy_options={"pool_sobol": pool, "pool_grid_points": grid_points, "pool_seed": seed})
+        if StudyPaths(root, name).study.exists():
+            req = TuneRequest(root=root, resume=name, max_failures=len(configs) + 1)
+        else:
+            req = TuneRequest(root=root, study=name, job=job, strategy="pool", trials=len(configs),
+                              parallel=parallel, seed=seed, epochs=epochs, executor=executor,
+                              slurm=slurm or SlurmOptions(), job_options=opts, dataset_label=label,
+                              max_failures=len(configs) + 1,
+                              strategy_options={"pool_sobol": pool, "pool_grid_points": grid_points, "pool_seed": seed})
         loop, notes = prepare(req, reporter_for(name) if reporter_for else None)
         loop.run(notes)
         studies[label] = name
