@@ -397,6 +397,34 @@ def bench_meta_load(
     (out / "meta_load.json").write_text(__import__("json").dumps(asdict(r), indent=2))
 
 
+@bench_app.command("surrogates")
+def bench_surrogates(
+    out: Annotated[Path, typer.Option(help="Output folder (calibration.csv, ask_times.csv).")] = Path("bench-out/surrogates"),
+    tasks: Annotated[Optional[str], typer.Option(help="hpobench-nn tasks (default: all 8).")] = None,
+    reps: Annotated[int, typer.Option(help="Repetitions per training-set size.")] = 3,
+    ask_tasks: Annotated[str, typer.Option(help="Tasks of the ask-time runs.")] = "car,kc1",
+) -> None:
+    """Calibration (90% interval coverage, NLL) of rf, bnn and meta-bnn, and their ask time at 200 observations."""
+    from rich.table import Table
+
+    from orchestrator.bench.surrogates import ask_times, calibration, summarise
+    from orchestrator.console import console
+
+    out.mkdir(parents=True, exist_ok=True)
+    cal = calibration([t.strip() for t in tasks.split(",")] if tasks else None, reps=reps)
+    cal.to_csv(out / "calibration.csv", index=False)
+    asks = ask_times(tasks=tuple(t.strip() for t in ask_tasks.split(",")))
+    asks.to_csv(out / "ask_times.csv", index=False)
+    cs, as_ = summarise(cal, asks)
+    for df, title in ((cs, "calibration on held-out configurations (hpobench-nn)"),
+                      (as_, "seconds per ask with 193-208 observations")):
+        t = Table(*df.columns, title=title)
+        for _, row in df.iterrows():
+            t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.tolist()))
+        console.print(t)
+    console.print(f"orch: wrote {out / 'calibration.csv'} and {out / 'ask_times.csv'}")
+
+
 @bench_app.command("overhead")
 def bench_overhead(
     out: Annotated[Path, typer.Option(help="Output folder (overhead.csv, the studies, submitit's files).")] = Path("bench-out/overhead"),

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from orchestrator.errors import ConfigError
 from orchestrator.optimizers.base import Optimizer
 
@@ -87,6 +89,57 @@ def _transfer_smac(ctx: StrategyContext) -> Optimizer:
                         warm=list(warm) if warm is not None else None)
 
 
+def _bnn(ctx: StrategyContext) -> Optimizer:
+    from smac.acquisition.function import EI
+
+    from orchestrator.optimizers.smac import SmacOptimizer
+    from orchestrator.optimizers.smac_bnn import DNGOModel
+
+    # retrained at every ask: with the default (every 8th) the acquisition's challenger list of a young
+    # model sends several trials into the same corner before the model sees any of them
+    return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget,
+                         model=DNGOModel(ctx.space, seed=ctx.seed), acquisition=EI(log=False), retrain_after=1)
+
+
+_META_STATES: dict[Any, Any] = {}
+
+
+def _meta_bnn(ctx: StrategyContext) -> Optimizer:
+    """The BNN pre-trained on past tasks: first the configuration its prior likes best, then EI."""
+    from smac.acquisition.function import EI
+
+    from orchestrator.metalearning.bnn_meta import meta_state
+    from orchestrator.metalearning.prior import candidate_vectors
+    from orchestrator.optimizers.smac import SmacOptimizer
+    from orchestrator.optimizers.smac_bnn import MetaBNNModel, RunHistoryErrorLogEncoder, RunHistoryMinMaxLogEncoder
+
+    key = (id(ctx.meta), ctx.seed)
+    target = (ctx.task.objective, ctx.task.direction) if ctx.task is not None else None
+    if key not in _META_STATES:
+        _META_STATES.clear()
+        steps = int(ctx.options.get("meta_bnn_steps", 1000))
+        _META_STATES[key] = (meta_state(ctx.meta, ctx.space, seed=ctx.seed, target=target, steps=steps)
+                             if ctx.meta is not None else None)
+    state = _META_STATES[key]
+    if state is None:  # no past tasks to learn from: the plain BNN
+        return _bnn(ctx)
+    model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
+    first = ctx.options.get("warm_start")
+    if first is None:
+        x, configs = candidate_vectors(ctx.space, ctx.meta, ctx.seed)
+        first = [configs[int(np.argmin(model.prior_predict(x)))]]
+    kind, shift = state["warp"]
+
+    def encoder(scenario: Any) -> Any:
+        if kind == "error":
+            return RunHistoryErrorLogEncoder(scenario, shift=shift)
+        return RunHistoryMinMaxLogEncoder(scenario)
+
+    return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, model=model,
+                         acquisition=EI(log=False), encoder=encoder, retrain_after=1,
+                         initial_configs=list(first), initial_origin="meta: bnn prior", n_initial=0)
+
+
 def _meta_smac(selector: str) -> Callable[[StrategyContext], Optimizer]:
     def build(ctx: StrategyContext) -> Optimizer:
         from orchestrator.optimizers.smac import SmacOptimizer
@@ -128,6 +181,9 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("grid", "grid search in a fixed shuffled order (--grid-points per numeric hyperparameter)", _grid),
         Strategy("smac", "SMAC3 Bayesian optimisation with a random forest", _smac),
         Strategy("pool", "a fixed pool of configurations (Sobol points + grid), in order: for lookup tables", _pool),
+        Strategy("bnn", "SMAC with a Bayesian-neural-network surrogate (DNGO ensemble, calibrated) and EI", _bnn),
+        Strategy("meta-bnn", "the BNN pre-trained on past tasks (ABLR-style), adapted to the study's own trials",
+                 _meta_bnn, uses_meta=True),
         Strategy("hyperband", "Hyperband (SMAC's facade): epochs as budget, weak configurations stopped early",
                  _multi_fidelity("hyperband")),
         Strategy("bohb", "BOHB-like multi-fidelity SMAC (random forest + Hyperband), epochs as budget",

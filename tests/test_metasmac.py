@@ -149,3 +149,44 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     assert again.spec.strategy_options["warm_start"] == warm
     again.run()
     assert len(pd.read_csv(root / "studies" / "new" / "trials.csv")) == 10
+
+
+def test_bnn_strategy_runs_and_learns() -> None:
+    from orchestrator.strategies import StrategyContext, build_optimizer
+
+    cs = space_from_yaml(SPACE)
+    opt = build_optimizer("bnn", StrategyContext(space=cs, seed=0, n_trials=20))
+    best = math.inf
+    for _ in range(20):
+        s = opt.ask()
+        y = (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2
+        best = min(best, y)
+        opt.tell(s, y)
+    opt.close()
+    assert best < 0.05
+
+
+def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_its_prior() -> None:
+    from orchestrator.strategies import StrategyContext, build_optimizer
+    from orchestrator.task import Task
+
+    cs = space_from_yaml(SPACE)
+    ctx = StrategyContext(space=cs, seed=0, n_trials=12, meta=synthetic_meta(rows=80),
+                          task=Task("job", "new", "loss", True, {"rows": 250}), options={"meta_bnn_steps": 150})
+    opt = build_optimizer("meta-bnn", ctx)
+    first = opt.ask()
+    assert first.origin == "meta: bnn prior"
+    assert (first.config["x"] - 0.3) ** 2 + (first.config["y"] + 0.2) ** 2 < 0.1  # zero-shot, from the prior
+    opt.tell(first, 0.01)
+    for _ in range(4):
+        s = opt.ask()
+        opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
+    opt.close()
+
+
+def test_calibration_measurement_on_one_table() -> None:
+    from orchestrator.bench.surrogates import calibration
+
+    df = calibration(["car"], ns=(50,), reps=1, models=("rf", "bnn"), n_test=500)
+    assert set(df["model"]) == {"rf", "bnn"}
+    assert ((df["coverage90"] > 0.5) & (df["coverage90"] <= 1.0)).all() and np.isfinite(df["nll_median"]).all()

@@ -77,6 +77,8 @@ class SmacOptimizer(Optimizer):
         min_budget: float | None = None,
         max_budget: float | None = None,
         eta: int = 3,
+        encoder: Any = None,
+        retrain_after: int | None = None,
     ) -> None:
         from smac import HyperbandFacade, MultiFidelityFacade, Scenario
         from smac import HyperparameterOptimizationFacade as HPO
@@ -123,12 +125,16 @@ class SmacOptimizer(Optimizer):
         kwargs: dict[str, Any] = {"model": model}
         if acquisition is not None:
             kwargs["acquisition_function"] = acquisition
-        encoder_cls = RunHistoryLogScaledEncoder if log_costs else RunHistoryEncoder
+        if encoder is None:
+            encoder = (RunHistoryLogScaledEncoder if log_costs else RunHistoryEncoder)(self._scenario)
+        elif isinstance(encoder, type) or not hasattr(encoder, "transform_response_values"):
+            encoder = encoder(self._scenario)  # a class or a factory of the scenario
+        if retrain_after is not None:
+            kwargs["config_selector"] = HPO.get_config_selector(self._scenario, retrain_after=retrain_after)
         self._smac = HPO(
             self._scenario, target_function=None, initial_design=design,
             intensifier=HPO.get_intensifier(self._scenario, max_config_calls=1),
-            runhistory_encoder=encoder_cls(self._scenario),
-            overwrite=True, logging_level=False, **kwargs,
+            runhistory_encoder=encoder, overwrite=True, logging_level=False, **kwargs,
         )
         self._finish_init()
 
