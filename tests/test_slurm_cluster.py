@@ -295,3 +295,14 @@ def test_detach_runs_the_controller_as_a_slurm_job(tmp_path: Path, quad_space: P
     events = [e["event"] for e in journal(root, study)]
     assert events.index("detached") < max(i for i, e in enumerate(events) if e in ("started", "resumed"))
     assert list((root / "studies" / study / "slurm").glob("controller-*.log"))
+
+
+def test_hyperband_on_the_cluster(tmp_path: Path) -> None:
+    root, study = tmp_path / "r", uniq("hb")
+    p = orch("tune", "--partition", "cpu", "--job", "digits-mlp", "--strategy", "hyperband", "--trials", "13",
+             "--parallel", "2", "--min-budget", "1", "--max-budget", "9", "--root", str(root), "--study", study, "-q")
+    assert p.returncode == 0, p.stderr
+    r = rows(root, study)
+    assert len(r) == 13 and all(x["status"] == "SUCCESS" for x in r)
+    assert {float(x["budget"]) for x in r} >= {1.0, 3.0}
+    assert all(x["job_id"] for x in r)

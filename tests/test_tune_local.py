@@ -121,3 +121,18 @@ def test_resume_with_more_trials(root: Path, quad_space: Path) -> None:
     assert [r["trial_id"] for r in rows] == [f"{i:04d}" for i in range(7)]
     assert StudyStore.open(root, "grow").spec.n_trials == 7
     assert all(r["status"] == TrialStatus.SUCCESS.value for r in rows)
+
+
+def test_hyperband_promotions_continue_from_checkpoints(root: Path) -> None:
+    out = run(TuneRequest(root=root, study="hb", job="digits-mlp", strategy="hyperband", trials=13, parallel=1,
+                          min_budget=1, max_budget=9, seed=0))
+    assert out.progress.done == 13 and out.progress.failed == 0
+    rows = read_csv(StudyStore.open(root, "hb").paths.trials_csv)
+    budgets = [float(r["budget"]) for r in rows]
+    assert set(budgets) >= {1.0, 3.0, 9.0}
+    promoted = [r for r in rows if r["origin"].startswith("promoted")]
+    assert promoted and all(float(r["m:resumed_from_epoch"]) >= 1 for r in promoted)
+    assert all(float(r["m:epochs"]) == float(r["budget"]) for r in rows)
+    meta = read_csv(root / "metadataset" / "hb.csv")
+    assert sorted({float(m["budget"]) for m in meta}) == sorted(set(budgets))
+    assert not list((root / "studies" / "hb" / "trials").glob("*/checkpoint/*"))  # removed at the end
