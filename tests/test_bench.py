@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,39 @@ def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
     c = compare(str(out), ["random", "smac"], 2, 8, tmp_path / "cmp", workers=1)
     assert set(c.runs["task"]) == {"a", "b", "c"}
     assert (c.runs["regret"] >= 0).all() and (c.runs["regret"] <= 1).all()
+
+    # growing the pool trains only the new configurations: Sobol points are a prefix of a longer run
+    p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
+                        "--datasets", "a,b,c", "--pool", "24", "--grid-points", "2", "--out", str(out),
+                        "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    grown = pd.read_csv(out)
+    assert len(grown) == 3 * 28 and (grown["status"] == "SUCCESS").all()
+    both = table.merge(grown, on=["task", "hp:x1", "hp:x2"], suffixes=("_old", "_new"))
+    assert len(both) == 3 * 20 and (both["objective_old"] == both["objective_new"]).all()
+    for study in json.loads(out.with_suffix(".json").read_text())["studies"].values():
+        trials = pd.read_csv(tmp_path / "results" / "studies" / study / "trials.csv")
+        assert trials["origin"].str.contains("reused").sum() == 20, trials["origin"].tolist()
+
+
+def test_a_killed_benchmark_worker_costs_a_fresh_pool_not_the_run() -> None:
+    import multiprocessing as mp
+    import signal
+
+    from orchestrator.bench.runner import run_all
+
+    specs = [RunSpec("hpobench-nn", task, "random", seed, 5) for task in ("car", "kc1") for seed in range(4)]
+    killed: list[int] = []
+
+    def kill_a_worker(_result: object) -> None:
+        if not killed:
+            child = mp.active_children()[0]
+            killed.append(child.pid)
+            os.kill(child.pid, signal.SIGKILL)
+
+    results = run_all(specs, workers=2, progress=kill_a_worker)
+    assert killed and [r.spec for r in results] == specs
+    assert all(len(r.rows) == 5 for r in results)
+    again = run_all(specs[:2], workers=1)
+    assert [r.rows for r in again] == [r.rows for r in results[:2]]

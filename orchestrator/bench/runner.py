@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.bench.suites import Suite, load_suite
+from orchestrator.errors import OrchError
 from orchestrator.optimizers.base import Exhausted
 from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer, check_strategy
 from orchestrator.task import Task
@@ -25,6 +26,10 @@ class RunSpec:
     strategy: str
     seed: int
     trials: int
+
+
+class BenchError(OrchError):
+    """A benchmark run that cannot complete."""
 
 
 @dataclass
@@ -104,17 +109,30 @@ def run_all(specs: list[RunSpec], workers: int = 2,
         return results
     import multiprocessing as mp
 
+    from concurrent.futures.process import BrokenProcessPool
+
     previous = os.environ.get("PYTHONHASHSEED")
     os.environ["PYTHONHASHSEED"] = "0"  # read by the spawned interpreters at start-up
+    todo, deaths = list(specs), 0
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker) as pool:
-            futures = [pool.submit(run_one, s) for s in specs]
-            for fut in as_completed(futures):
-                r = fut.result()
-                results.append(r)
-                if progress:
-                    progress(r)
+        while todo:  # a worker that dies (killed, out of memory) costs a fresh pool, not the finished runs
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                         initializer=_init_worker) as pool:
+                    futures = {pool.submit(run_one, s): s for s in todo}
+                    for fut in as_completed(futures):
+                        r = fut.result()
+                        todo.remove(futures[fut])
+                        results.append(r)
+                        if progress:
+                            progress(r)
+            except BrokenProcessPool:
+                deaths += 1
+                if deaths > 3:
+                    raise BenchError(f"benchmark worker processes died {deaths} times (killed, or out of memory?); "
+                                     f"{len(results)} of {len(specs)} runs finished") from None
+                print(f"[orch] a benchmark worker died; rerunning {len(todo)} unfinished runs in a fresh pool",
+                      flush=True)
     finally:
         if previous is None:
             os.environ.pop("PYTHONHASHSEED", None)

@@ -41,15 +41,18 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         label = _dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
         opts = {**(job_options or {}), "data": data}
-        if StudyPaths(root, name).study.exists():
-            req = TuneRequest(root=root, resume=name, max_failures=len(configs) + 1)
-        else:
+        resume = TuneRequest(root=root, resume=name, max_failures=len(configs) + 1)
+        if not StudyPaths(root, name).study.exists():
             req = TuneRequest(root=root, study=name, job=job, strategy="pool", trials=len(configs),
                               parallel=parallel, seed=seed, epochs=epochs, executor=executor,
                               slurm=slurm or SlurmOptions(), job_options=opts, dataset_label=label,
                               max_failures=len(configs) + 1,
                               strategy_options={"pool_sobol": pool, "pool_grid_points": grid_points, "pool_seed": seed})
-        loop, notes = prepare(req, reporter_for(name) if reporter_for else None)
+            prepare(req, None)[0].executor.close()  # creates the study; its trials start below, after any reuse
+            reused = reuse_smaller_pool(root, name, f"table-{job}-{label}-", tag, configs)
+            if reused and reporter_for is None:
+                print(f"[orch] {name}: {reused} trials reused from a smaller pool of the same table")
+        loop, notes = prepare(resume, reporter_for(name) if reporter_for else None)
         loop.run(notes)
         studies[label] = name
         features[label] = loop.spec.task.features
@@ -85,3 +88,42 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         "orch_version": __version__, "host": platform.node(), "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }, indent=2, default=str))
     return out
+
+
+def reuse_smaller_pool(root: Path, name: str, prefix: str, tag: str, configs: list[dict[str, Any]]) -> int:
+    """Copy into the new study ``name`` the finished trials of an earlier, smaller pool of the same
+    job, dataset, grid, seed and epochs (``prefix`` + ``p<N>`` + the rest of ``tag``): scrambled Sobol
+    points are a prefix of a longer sequence, so growing a table only trains the new configurations.
+    Each copy keeps its result file and metrics; returns how many were reused."""
+    import re
+
+    from orchestrator.optimizers.base import config_key
+    from orchestrator.trial import Trial, format_trial_id
+
+    rest = re.sub(r"^p\d+", "", tag)
+    wanted = {config_key(c) for c in configs}
+    donors = []
+    for folder in (root / "studies").glob(f"{prefix}p*{rest}"):
+        m = re.fullmatch(re.escape(prefix) + r"p(\d+)" + re.escape(rest), folder.name)
+        if m and folder.name != name and (folder / "study.json").exists():
+            donors.append((int(m.group(1)), folder.name))
+    target = StudyStore.open(root, name)
+    reused = 0
+    with target.locked():
+        state = target.state()
+        have = {config_key(r.trial.config) for r in state.records.values()}
+        number = state.next_trial_number()
+        for _, donor in sorted(donors, reverse=True):
+            for rec in StudyStore.open(root, donor).state().finished:
+                key = config_key(rec.trial.config)
+                if key not in wanted or key in have or rec.result is None or not rec.result.ok:
+                    continue
+                trial = Trial(trial_id=format_trial_id(number), config=rec.trial.config, budget=rec.trial.budget,
+                              seed=rec.trial.seed, origin=f"pool (reused from {donor})")
+                target.add_trial(trial)
+                target.write_result(trial.trial_id, rec.result)
+                target.record_finished(trial, rec.result)
+                have.add(key)
+                number += 1
+                reused += 1
+    return reused
