@@ -350,7 +350,8 @@ def load(work: Path, trials: int = 1000, parallel: int = 6, max_array: int = 100
     from orchestrator.session import TuneRequest, prepare
     from orchestrator.tune import NullReporter
 
-    root, study, ledger = work / "results", f"f-load-{int(time.time())}", work / "load.ledger"
+    root, study = work / "results", f"f-load-{int(time.time())}"
+    ledger = work / f"{study}.ledger"  # one per run: a second run in the same folder must not count the first
     samples: list[float] = []
 
     class Sampler(NullReporter):
@@ -389,10 +390,11 @@ def load(work: Path, trials: int = 1000, parallel: int = 6, max_array: int = 100
         cur += d
         peak = max(peak, cur)
     lost, dup, _ = audit(root, study, ledger, trials)
+    rss_end = _rss_mb()
     return LoadResult(trials, parallel, min(max_array, cluster_max), cluster_max, wall, trials / wall,
                       len([a for a in arrays if a > 1]), max(arrays) if arrays else 0, peak, stats.sacct_calls,
-                      stats.sacct_calls / (wall / 60), stats.squeue_calls, rss0, _rss_mb(),
-                      max(samples) if samples else rss0, lost, dup)
+                      stats.sacct_calls / (wall / 60), stats.squeue_calls, rss0, rss_end,
+                      max([rss0, rss_end, *samples]), lost, dup)
 
 
 SCENARIOS: dict[str, Callable[[Path, random.Random], Any]] = {
