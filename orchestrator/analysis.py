@@ -37,7 +37,9 @@ class StudyResults:
 
     @property
     def ok(self) -> pd.DataFrame:
-        return self.trials[(self.trials["status"] == "SUCCESS") & self.trials["objective"].notna()]
+        """Successful trials that count for quality: in a multi-fidelity study only those trained at
+        the full budget (a score after 1 epoch does not compete with one after 27)."""
+        return self.trials[self.trials["counts"]]
 
     @property
     def hyperparameters(self) -> list[str]:
@@ -118,7 +120,12 @@ def load_results(root: Path, study: str) -> StudyResults:
             raise StoreCorrupt(f"{paths.trials_csv}: corrupt trials.csv: missing the status / trial_id columns")
     trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
     trials["objective"] = pd.to_numeric(trials.get("objective"), errors="coerce")
-    ok = trials["objective"].where(trials["status"] == "SUCCESS")
+    counts = (trials["status"] == "SUCCESS") & trials["objective"].notna()
+    if spec.multi_fidelity and spec.max_budget is not None and "budget" in trials.columns:
+        budget = pd.to_numeric(trials["budget"], errors="coerce")
+        counts &= budget >= spec.max_budget - 1e-9
+    trials["counts"] = counts
+    ok = trials["objective"].where(counts)
     trials["incumbent"] = ok.cummin() if spec.task.minimize else ok.cummax()
     for c in ("wall_seconds", "gpu_hours"):
         if c in trials.columns:
@@ -131,13 +138,23 @@ def results_json(r: StudyResults) -> str:
 
 
 def comparison_rows(results: list[StudyResults]) -> pd.DataFrame:
+    """One row per study. ``common``: the quality every study reached (the worst of their bests);
+    ``trials_to_common`` / ``wall_hours_to_common``: what each study spent until it first got there,
+    the compute-for-the-same-quality comparison (e.g. Hyperband against full-budget SMAC)."""
+    bests = [float(b["objective"]) for r in results if (b := r.best()) is not None]
+    minimize = results[0].minimize if results else True
+    common = (max(bests) if minimize else min(bests)) if len(bests) == len(results) and bests else None
     rows = []
     for r in results:
         s = r.summary()
+        hit = trials_to_reach(r, common) if common is not None else None
+        wall = r.trials["wall_seconds"] if "wall_seconds" in r.trials.columns else pd.Series(0.0, index=r.trials.index)
         rows.append({"study": r.name, "task": s["task"], "strategy": s["strategy"], "trials": s["trials"],
                      "best": None if s["best"] is None else s["best"]["objective"],
                      "trials_to_95pct": s["trials_to_95pct_of_best"], "trials_to_99pct": s["trials_to_99pct_of_best"],
-                     "wall_hours": s["compute"]["wall_hours"], "gpu_hours": s["compute"]["gpu_hours"]})
+                     "wall_hours": s["compute"]["wall_hours"], "gpu_hours": s["compute"]["gpu_hours"],
+                     "common": common, "trials_to_common": hit,
+                     "wall_hours_to_common": None if hit is None else float(wall.iloc[:hit].sum() / 3600)})
     return pd.DataFrame(rows)
 
 

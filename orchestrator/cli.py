@@ -562,7 +562,7 @@ def results(
         return
     if as_csv:
         order = r.trials.sort_values("objective", ascending=r.minimize, na_position="last", kind="stable")
-        order.drop(columns=["incumbent"]).to_csv(_sys.stdout, index=False)
+        order.drop(columns=["incumbent", "counts"]).to_csv(_sys.stdout, index=False)
         return
     s = r.summary()
     console.print(f"[bold]{s['study']}[/]: {s['task']}, {s['strategy']}, {s['direction']} {s['objective']}; "

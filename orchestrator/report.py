@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.analysis import StudyResults, comparison_rows, trials_to_reach
+from orchestrator.analysis import StudyResults, comparison_rows
 from orchestrator.store.atomic import atomic_write_text
 
 
@@ -230,13 +230,9 @@ def write_report(r: StudyResults, out: Path, top: int = 10) -> Path:
 
 def write_comparison(results: list[StudyResults], out: Path) -> tuple[Path, Path, pd.DataFrame]:
     """Incumbent curves of several studies on one plot (vs trials and vs compute), plus a table with,
-    for each study, the trials it needed to reach the worst of the studies' final bests."""
+    for each study, the trials and compute it needed to reach the worst of the studies' final bests."""
     out.mkdir(parents=True, exist_ok=True)
     table = comparison_rows(results)
-    finals = [float(r.best()["objective"]) for r in results if r.best() is not None]  # type: ignore[index]
-    if finals:
-        common = max(finals) if results[0].minimize else min(finals)  # a level every study reached
-        table["trials_to_common_best"] = [trials_to_reach(r, common) for r in results]
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
     for r in results:

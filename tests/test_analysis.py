@@ -106,5 +106,5 @@ def test_compare(studies: Path, tmp_path: Path) -> None:
     p = orch("compare", "rand", "sm", "--root", str(studies), "--out", str(tmp_path / "cmp"))
     assert p.returncode == 0, p.stderr
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
-    assert list(table["study"]) == ["rand", "sm"] and table["trials_to_common_best"].notna().all()
+    assert list(table["study"]) == ["rand", "sm"] and table["trials_to_common"].notna().all()
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000

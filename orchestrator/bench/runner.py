@@ -91,9 +91,13 @@ def run_one(spec: RunSpec) -> RunResult:
 
 
 def _init_worker() -> None:
+    """Each worker is one single-threaded run: torch and BLAS threads would only fight the others."""
     import torch
 
+    from orchestrator.optimizers.bnn_core import single_threaded_blas
+
     torch.set_num_threads(1)
+    single_threaded_blas()
 
 
 def run_all(specs: list[RunSpec], workers: int = 2,

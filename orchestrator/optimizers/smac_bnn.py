@@ -27,6 +27,7 @@ from orchestrator.optimizers.bnn_core import (
     _NP_ACT,
     _torch_neg_log_evidence,
     _warm_up_torch,
+    single_threaded_blas,
     numpy_features,
 )
 
@@ -94,6 +95,7 @@ class DNGOModel(AbstractModel):
         self._fold: np.ndarray | None = None
         self._crossfit: bool | None = None
         _warm_up_torch()
+        single_threaded_blas()
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -266,6 +268,7 @@ class MetaBNNModel(AbstractModel):
     ) -> None:
         super().__init__(configspace=configspace, instance_features=instance_features,
                          pca_components=pca_components, seed=seed)
+        single_threaded_blas()
         self.ms = meta_state
         self.y_transform = y_transform
         self.finetune_steps, self.finetune_min, self.finetune_lr = finetune_steps, finetune_min, finetune_lr
