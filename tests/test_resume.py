@@ -18,9 +18,10 @@ from conftest import orch_cmd, quad_command
 TRIALS = 10
 
 
-def start(root: Path, space: Path, log: Path, study: str, strategy: str = "smac") -> subprocess.Popen[str]:
+def start(root: Path, space: Path, log: Path, study: str, strategy: str = "smac",
+          sleep: float = 0.5) -> subprocess.Popen[str]:
     cmd = [*orch_cmd(), "tune", "--root", str(root), "--study", study, "--strategy", strategy,
-           "--command", quad_command(f"--sleep 0.5 --log {log}"), "--space", str(space),
+           "--command", quad_command(f"--sleep {sleep} --log {log}"), "--space", str(space),
            "--objective", "loss", "--minimize", "--trials", str(TRIALS), "--parallel", "3", "--seed", "4"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -87,12 +88,16 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, quad_space:
 
 def test_a_second_controller_on_the_same_study_is_refused(tmp_path: Path, quad_space: Path) -> None:
     root, log, study = tmp_path / "r", tmp_path / "runs.log", "busy"
-    ctl = start(root, quad_space, log, study)
+    ctl = start(root, quad_space, log, study, sleep=600)  # its trials outlast the second controller's start
     try:
-        wait_for_results(root, study, 1)
+        deadline = time.time() + 120
+        while not list((root / "studies" / study / "trials").glob("*/config.json")) and time.time() < deadline:
+            time.sleep(0.05)
         second = resume(root, study)
-        assert second.returncode == 1
+        assert second.returncode == 1, second.stdout
         assert "is being run by pid" in second.stderr and len(second.stderr.strip().splitlines()) == 1
     finally:
-        ctl.wait(timeout=120)
-    assert ctl.returncode == 0
+        os.kill(ctl.pid, signal.SIGINT)  # the first stops cleanly (cancelling its trials) and can be resumed
+        out, err = ctl.communicate(timeout=120)
+    assert ctl.returncode == 130, err
+    assert f"orch tune --resume {study} --root {root}" in out
