@@ -104,7 +104,16 @@ class MetaData:
         return sorted(self.df["task"].unique().tolist()) if len(self.df) else []
 
     def tasks(self) -> list[TaskInfo]:
-        """One summary per task, computed with group-wise aggregates (fast on millions of rows)."""
+        """One summary per task, computed with group-wise aggregates (fast on millions of rows) and
+        kept: a MetaData's frame is not changed after loading."""
+        memo = self.__dict__.get("_tasks_memo")
+        if memo is not None and memo[0] is self.df:
+            return list(memo[1])
+        out = self._tasks()
+        self.__dict__["_tasks_memo"] = (self.df, out)
+        return list(out)
+
+    def _tasks(self) -> list[TaskInfo]:
         d = self.df
         if not len(d):
             return []
@@ -131,9 +140,11 @@ class MetaData:
     def config_of(row: pd.Series) -> dict[str, Any]:
         return {c[3:]: _scalar(v) for c, v in row.items() if str(c).startswith("hp:") and pd.notna(v)}
 
-    def scores(self) -> pd.DataFrame:
-        """Successful trials with ``score`` in [0, 1] per task (0 = that task's best, 1 = its worst)."""
-        ok = self.ok.copy()
+    def scores(self, tasks: Iterable[str] | None = None) -> pd.DataFrame:
+        """Successful trials with ``score`` in [0, 1] per task (0 = that task's best, 1 = its worst),
+        of every task or only of ``tasks``."""
+        ok = self.ok if tasks is None else self.ok[self.ok["task"].isin(set(tasks))]
+        ok = ok.copy()
         g = ok.groupby("task")["cost"]
         lo, hi = g.transform("min"), g.transform("max")
         ok["score"] = np.where(hi > lo, (ok["cost"] - lo) / (hi - lo).replace(0, 1), 0.0)

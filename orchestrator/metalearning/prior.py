@@ -177,16 +177,18 @@ class ModelPrior(SourcePrior):
         self.space = space
         self.samples = samples
         rng = np.random.default_rng(seed)
-        scored = meta.scores()
-        names = sorted(scored["task"].unique())
+        names = meta.task_names()
         if len(names) > max_tasks:
             from orchestrator.metalearning.selectors import ranked_neighbours
 
             names = sorted(nb.task for nb in ranked_neighbours(meta, dict(target or {}), space)[:max_tasks])
+        scored = meta.scores(names)  # only the tasks used: a fraction of a million-row meta-dataset
         self.tasks, self.models, pool = [], [], []
         cols = [c for c in scored.columns if c.startswith("hp:")]
         by_task = dict(tuple(scored.groupby("task", sort=True)))
         for t in names:
+            if t not in by_task:  # a task without a successful trial
+                continue
             rows = _task_rows(by_task[t], rng)
             if len(rows) < 2:
                 continue
