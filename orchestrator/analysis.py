@@ -38,7 +38,7 @@ class StudyResults:
     @property
     def ok(self) -> pd.DataFrame:
         """Successful trials that count for quality: in a multi-fidelity study only those trained at
-        the full budget (a score after 1 epoch does not compete with one after 27)."""
+        the highest budget reached (a score after 1 epoch does not compete with one after 27)."""
         return self.trials[self.trials["counts"]]
 
     @property
@@ -121,9 +121,10 @@ def load_results(root: Path, study: str) -> StudyResults:
     trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
     trials["objective"] = pd.to_numeric(trials.get("objective"), errors="coerce")
     counts = (trials["status"] == "SUCCESS") & trials["objective"].notna()
-    if spec.multi_fidelity and spec.max_budget is not None and "budget" in trials.columns:
+    if spec.multi_fidelity and "budget" in trials.columns:  # only the highest budget reached so far counts
         budget = pd.to_numeric(trials["budget"], errors="coerce")
-        counts &= budget >= spec.max_budget - 1e-9
+        if counts.any() and budget[counts].notna().any():
+            counts &= budget >= float(budget[counts].max()) - 1e-9
     trials["counts"] = counts
     ok = trials["objective"].where(counts)
     trials["incumbent"] = ok.cummin() if spec.task.minimize else ok.cummax()

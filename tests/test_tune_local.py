@@ -136,3 +136,7 @@ def test_hyperband_promotions_continue_from_checkpoints(root: Path) -> None:
     meta = read_csv(root / "metadataset" / "hb.csv")
     assert sorted({float(m["budget"]) for m in meta}) == sorted(set(budgets))
     assert not list((root / "studies" / "hb" / "trials").glob("*/checkpoint/*"))  # removed at the end
+    from orchestrator.analysis import load_results
+
+    r = load_results(root, "hb")  # quality is judged at the highest budget only, not against 1-epoch scores
+    assert len(r.ok) and (r.ok["budget"] == max(budgets)).all() and float(r.best()["budget"]) == max(budgets)
