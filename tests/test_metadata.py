@@ -110,3 +110,14 @@ def test_meta_cli_views(tmp_path: Path, quad_space: Path) -> None:
     assert missing.returncode == 2 and "no task 'nope:x'" in missing.stderr
     exp = run("export", "--out", str(tmp_path / "all.parquet"))
     assert exp.returncode == 0 and len(pd.read_parquet(tmp_path / "all.parquet")) == 3
+
+
+def test_meta_load_benchmark_small(tmp_path: Path) -> None:
+    """The meta-load benchmark end to end on a small generated meta-dataset (the 1M-row run is a script)."""
+    from orchestrator.bench.metaload import run_meta_load
+
+    r = run_meta_load(tmp_path, rows=3000, studies=12, tasks=6)
+    assert r.rows == 3000 and r.studies == 12 and r.tasks == 6
+    assert len(list((tmp_path / "metadataset").glob("*.csv"))) == 12
+    assert (tmp_path / "metadataset" / ".cache").exists()
+    assert 0 < r.cached_load_s and 0 < r.warm_start_s and r.warm_start_total_s >= r.warm_start_s
