@@ -138,12 +138,18 @@ class StudyLoop:
         return outcome
 
     def best_record(self) -> TrialRecord | None:
+        """The best finished trial; in a multi-fidelity study among those at the highest budget reached
+        (as `orch results` judges it: a 1-epoch score does not compete with a 27-epoch one)."""
         task = self.spec.task
         best: TrialRecord | None = None
-        for rec in self.records.values():
+        done = [rec for rec in self.records.values()
+                if rec.result is not None and rec.result.ok and rec.result.objective is not None]
+        if self.spec.multi_fidelity:
+            top = max((rec.trial.budget for rec in done if rec.trial.budget is not None), default=None)
+            if top is not None:
+                done = [rec for rec in done if rec.trial.budget is not None and rec.trial.budget >= top - 1e-9]
+        for rec in done:
             r = rec.result
-            if r is None or not r.ok or r.objective is None:
-                continue
             if best is None or task.better(r.objective, best.result.objective):  # type: ignore[union-attr, arg-type]
                 best = rec
         return best
