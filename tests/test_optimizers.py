@@ -139,3 +139,22 @@ def test_smac_learns() -> None:
 def test_suggestion_is_plain() -> None:
     s = Suggestion({"x": 1.0})
     assert s.budget is None and s.seed is None
+
+
+def test_smac_log_scaled_costs_stay_finite_with_ties() -> None:
+    """SMAC's log-scaled encoder lowers the minimum by 1e-20, which vanishes next to costs like 2e8
+    (an MSE in squared house prices): tied best costs became log(0) = -inf and pyrfr's forest crashed
+    a benchmark process. orch's encoder keeps every target finite and the order intact."""
+    import numpy as np
+
+    opt = SmacOptimizer(space_from_yaml(SPACE), seed=0, n_trials=30)
+    costs = [2e8] * 6 + [2.5e8, 3e8, 2e8, 9e8]
+    for c in costs:
+        opt.tell(opt.ask(), c)
+    _, y = opt._smac._runhistory_encoder.transform()
+    y = y.ravel()
+    assert len(y) == len(costs) and np.isfinite(y).all()
+    assert (np.argsort(y, kind="stable") == np.argsort(costs, kind="stable")).all()
+    for _ in range(3):  # the model trains on them and proposes
+        opt.tell(opt.ask(), 2e8)
+    opt.close()

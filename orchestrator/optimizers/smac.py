@@ -8,6 +8,7 @@ files, is what resume rebuilds from). Warm-start configurations become the initi
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -36,6 +37,32 @@ def pyrfr_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def finite_log_scaled_encoder() -> type:
+    """SMAC's log-scaled cost encoder, with finite outputs.
+
+    SMAC lowers the minimum by a constant 1e-20 before the log; next to a cost like 0.05 that
+    subtraction vanishes in floating point, so the best cost(s) become log(0) = -inf whenever the
+    25th percentile equals the minimum (ties, e.g. a lookup table answering with the same row).
+    pyrfr's forest then crashes the process (a segfault, measured on the fnn table suite). The
+    best costs are mapped one log-unit below the next finite value instead, keeping the order."""
+    import numpy as np
+    from smac.runhistory.encoder import RunHistoryLogScaledEncoder
+
+    class FiniteLogScaledEncoder(RunHistoryLogScaledEncoder):
+        def transform_response_values(self, values: np.ndarray) -> np.ndarray:
+            out = super().transform_response_values(values)
+            bad = ~np.isfinite(out)
+            if not bad.any():
+                return out
+            finite = out[~bad]
+            lo = float(finite.min()) - 1.0 if finite.size else 0.0
+            hi = float(finite.max()) if finite.size else 0.0
+            return np.where(np.isneginf(out), lo, np.where(bad, hi, out))
+
+    return FiniteLogScaledEncoder
 
 
 class SmacOptimizer(Optimizer):
@@ -82,7 +109,7 @@ class SmacOptimizer(Optimizer):
     ) -> None:
         from smac import HyperbandFacade, MultiFidelityFacade, Scenario
         from smac import HyperparameterOptimizationFacade as HPO
-        from smac.runhistory.encoder import RunHistoryEncoder, RunHistoryLogScaledEncoder
+        from smac.runhistory.encoder import RunHistoryEncoder
 
         _quiet_smac()
         self._space = space
@@ -126,7 +153,7 @@ class SmacOptimizer(Optimizer):
         if acquisition is not None:
             kwargs["acquisition_function"] = acquisition
         if encoder is None:
-            encoder = (RunHistoryLogScaledEncoder if log_costs else RunHistoryEncoder)(self._scenario)
+            encoder = (finite_log_scaled_encoder() if log_costs else RunHistoryEncoder)(self._scenario)
         elif isinstance(encoder, type) or not hasattr(encoder, "transform_response_values"):
             encoder = encoder(self._scenario)  # a class or a factory of the scenario
         if retrain_after is not None:
