@@ -99,6 +99,13 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
         signal.signal(signal.SIGTERM, previous)
     reader.join(timeout=5)
     tail_text = "\n".join(last)
+    if code == -signal.SIGTERM:
+        # SLURM signals every process of the job at a time limit, a preemption or scancel; when the
+        # command dies before this worker's own handler runs, the attempt was still stopped from
+        # outside, not failed: no result, so the scheduler's state decides (TIMEOUT is retried)
+        from orchestrator.worker import Stopped
+
+        raise Stopped("the command was stopped by SIGTERM")
     if code != 0:
         raise CommandFailed(f"command exited with status {code}" + (f"; stderr tail:\n{tail_text}" if tail_text else ""))
     if not result_file.exists():

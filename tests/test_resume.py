@@ -23,7 +23,14 @@ def start(root: Path, space: Path, log: Path, study: str, strategy: str = "smac"
     cmd = [*orch_cmd(), "tune", "--root", str(root), "--study", study, "--strategy", strategy,
            "--command", quad_command(f"--sleep {sleep} --log {log}"), "--space", str(space),
            "--objective", "loss", "--minimize", "--trials", str(TRIALS), "--parallel", "3", "--seed", "4"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_ctrl_c_enabled)
+
+
+def _ctrl_c_enabled() -> None:
+    """The controller as started from a terminal: a suite run in the background (`make test &`, a CI
+    runner) hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_results(root: Path, study: str, n: int, timeout: float = 120) -> None:
