@@ -61,3 +61,16 @@ def quad_command(extra: str = "") -> str:
 
 def orch_cmd() -> list[str]:
     return [sys.executable, "-m", "orchestrator.cli"]
+
+
+def cluster_down_reason() -> str:
+    """Why the real SLURM tests cannot run here ("" when the dev cluster answers)."""
+    import subprocess
+
+    from orchestrator.executors.slurm import slurm_available
+
+    if not slurm_available():
+        return "sbatch/sacct not on PATH: start the dev cluster with slurm/cluster-up.sh"
+    if subprocess.run(["scontrol", "ping"], capture_output=True).returncode != 0:
+        return "slurmctld does not answer: start the dev cluster with slurm/cluster-up.sh"
+    return ""

@@ -83,11 +83,15 @@ def test_unknown_suite_and_task() -> None:
 def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
     """A real-job table built with orch's executors (the instant branin job, 3 'datasets')."""
     out = tmp_path / "table" / "branin.csv"
-    p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
-                        "--datasets", "a,b,c", "--pool", "16", "--grid-points", "2", "--out", str(out),
-                        "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stderr
+
+    def build(pool: int) -> None:
+        p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
+                            "--datasets", "a,b,c", "--pool", str(pool), "--grid-points", "2", "--out", str(out),
+                            "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stderr
+
+    build(16)
     table = pd.read_csv(out)
     assert set(table["task"]) == {"a", "b", "c"} and len(table) == 3 * 20 and (table["status"] == "SUCCESS").all()
     prov = json.loads(out.with_suffix(".json").read_text())
@@ -102,11 +106,7 @@ def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
     assert (c.runs["regret"] >= 0).all() and (c.runs["regret"] <= 1).all()
 
     # growing the pool trains only the new configurations: Sobol points are a prefix of a longer run
-    p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
-                        "--datasets", "a,b,c", "--pool", "24", "--grid-points", "2", "--out", str(out),
-                        "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stderr
+    build(24)
     grown = pd.read_csv(out)
     assert len(grown) == 3 * 28 and (grown["status"] == "SUCCESS").all()
     both = table.merge(grown, on=["task", "hp:x1", "hp:x2"], suffixes=("_old", "_new"))

@@ -12,23 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cluster_down_reason
 from orchestrator.bench import faults as F
 
 pytestmark = [pytest.mark.slurm, pytest.mark.faults]
 
 
-def _cluster_up() -> str:
-    from orchestrator.executors.slurm import slurm_available
-
-    if not slurm_available():
-        return "sbatch/sacct not on PATH: start the dev cluster with slurm/cluster-up.sh"
-    if subprocess.run(["scontrol", "ping"], capture_output=True).returncode != 0:
-        return "slurmctld does not answer: start the dev cluster with slurm/cluster-up.sh"
-    return ""
-
-
-if _cluster_up():
-    pytest.skip(_cluster_up(), allow_module_level=True)
+_why = cluster_down_reason()
+if _why:
+    pytest.skip(_why, allow_module_level=True)
 
 
 def check(r: F.FaultResult) -> None:

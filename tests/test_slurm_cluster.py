@@ -16,22 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, orch_cmd, quad_command
+from conftest import SCRIPTS, cluster_down_reason, orch_cmd, quad_command
 
 pytestmark = pytest.mark.slurm
 
 
-def _cluster_up() -> str:
-    from orchestrator.executors.slurm import slurm_available
-
-    if not slurm_available():
-        return "sbatch/sacct not on PATH: start the dev cluster with slurm/cluster-up.sh"
-    if subprocess.run(["scontrol", "ping"], capture_output=True).returncode != 0:
-        return "slurmctld does not answer: start the dev cluster with slurm/cluster-up.sh"
-    return ""
-
-
-_why = _cluster_up()
+_why = cluster_down_reason()
 if _why:
     pytest.skip(_why, allow_module_level=True)
 

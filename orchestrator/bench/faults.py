@@ -149,9 +149,7 @@ def controller_kill(work: Path, rng: random.Random, repeats: int = 3) -> FaultRe
             injected += 1
             t0 = time.time()
             p = _start(resume)
-            _wait(lambda: _finished_after(root, study, t0) is not None or p.poll() is not None, 120, "progress")
-            gap = _finished_after(root, study, t0)
-            recov.append(gap if gap is not None else time.time() - t0)
+            recov.append(_recovery(root, study, t0, p, 120))
         _, err = p.communicate(timeout=900)
     finally:
         if p.poll() is None:
@@ -159,6 +157,13 @@ def controller_kill(work: Path, rng: random.Random, repeats: int = 3) -> FaultRe
     lost, dup, st = audit(root, study, ledger, trials)
     return FaultResult("controller SIGKILL + resume", injected, lost, dup, sum(recov) / max(1, len(recov)), trials,
                        st, "" if p.returncode == 0 else (err or "").strip()[-200:])
+
+
+def _recovery(root: Path, study: str, t0: float, p: subprocess.Popen[str], timeout: float) -> float:
+    """Seconds from an injected fault (at ``t0``) to the study's next finished trial (or its end)."""
+    _wait(lambda: _finished_after(root, study, t0) is not None or p.poll() is not None, timeout, "progress")
+    gap = _finished_after(root, study, t0)
+    return gap if gap is not None else time.time() - t0
 
 
 def _one_study_with(work: Path, rng: random.Random, fault: str, inject: Callable[[Path, str, int], float],
@@ -171,9 +176,7 @@ def _one_study_with(work: Path, rng: random.Random, fault: str, inject: Callable
     try:
         for i in range(repeats):
             t0 = inject(root, study, i)
-            _wait(lambda: _finished_after(root, study, t0) is not None or p.poll() is not None, 300, "progress")
-            gap = _finished_after(root, study, t0)
-            recov.append(gap if gap is not None else time.time() - t0)
+            recov.append(_recovery(root, study, t0, p, 300))
         out, err = p.communicate(timeout=900)
     finally:
         if p.poll() is None:
