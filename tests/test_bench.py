@@ -68,6 +68,25 @@ def test_runs_are_reproducible_and_do_not_depend_on_workers(tmp_path: Path) -> N
         assert (np.diff(g["regret"].to_numpy()) <= 1e-15).all() and (np.diff(g["cost"].to_numpy()) >= 0).all()
 
 
+def test_a_rerun_reuses_finished_runs_and_a_stopped_one_resumes(tmp_path: Path) -> None:
+    kw = dict(suite="hpobench-nn", seeds=2, trials=6, tasks=["car", "kc1"])
+    fresh = compare(strategies=["random", "smac"], out=tmp_path / "fresh", workers=1, **kw)  # type: ignore[arg-type]
+    out = tmp_path / "grown"
+    compare(strategies=["random"], out=out, workers=1, **kw)  # type: ignore[arg-type]
+    # a stopped comparison left one smac run in its run-by-run log, and a line cut short by the kill
+    smac_car0 = run_one(RunSpec("hpobench-nn", "car", "smac", 0, 6))
+    line = json.dumps({"suite": "hpobench-nn", "trials": 6, "seconds": 1.0, "rows": smac_car0.rows})
+    (out / "runs.partial.jsonl").write_text(line + "\n" + line[:40])
+    grown = compare(strategies=["random", "smac"], out=out, workers=1, **kw)  # type: ignore[arg-type]
+    assert json.loads((out / "bench.json").read_text())["reused_runs"] == 4 + 1
+    pd.testing.assert_frame_equal(grown.runs.reset_index(drop=True), fresh.runs.reset_index(drop=True),
+                                  check_dtype=False)
+    assert not (out / "runs.partial.jsonl").exists()
+    # another trial count is another comparison: nothing reused
+    compare(strategies=["random"], out=out, workers=1, **{**kw, "trials": 4})  # type: ignore[arg-type]
+    assert json.loads((out / "bench.json").read_text())["reused_runs"] == 0
+
+
 def test_an_exhausted_strategy_keeps_its_incumbent(tmp_path: Path) -> None:
     r = run_one(RunSpec("hpobench-nn", "car", "random", 0, 5))
     assert [row["trial"] for row in r.rows] == [1, 2, 3, 4, 5]

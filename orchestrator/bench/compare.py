@@ -44,31 +44,78 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
         raise ConfigError(f"--tasks: unknown task(s) {', '.join(unknown)} (suite has {', '.join(sorted(st.tasks))})")
     specs = [RunSpec(suite, t, s, seed, trials) for s in strategies for t in names
              for seed in range(first_seed, first_seed + seeds)]
+    out.mkdir(parents=True, exist_ok=True)
+    done = finished_runs(out, suite, trials)
+    todo = [s for s in specs if (s.task, s.strategy, s.seed) not in done]
+    if progress:
+        for s in specs:
+            if (s.task, s.strategy, s.seed) in done:
+                progress(RunResult(s, done[(s.task, s.strategy, s.seed)], 0.0))
+    partial = out / PARTIAL
+
+    def record(r: RunResult) -> None:  # every finished run is kept at once: a killed comparison resumes
+        with open(partial, "a") as f:
+            f.write(json.dumps({"suite": suite, "trials": trials, "seconds": r.seconds, "rows": r.rows}) + "\n")
+        if progress:
+            progress(r)
+
     t0 = time.time()
-    results = run_all(specs, workers=workers, progress=progress)
+    results = run_all(todo, workers=workers, progress=record)
     seconds = time.time() - t0
-    runs = pd.DataFrame([row for r in results for row in r.rows])
+    kept = [done[(s.task, s.strategy, s.seed)] for s in specs if (s.task, s.strategy, s.seed) in done]
+    runs = pd.DataFrame([row for rows in kept for row in rows] + [row for r in results for row in r.rows])
     summ = metrics.summary(runs)
     head = metrics.headline(runs, trials, strategies)
     title = f"{st.name}: {len(names)} tasks x {seeds} seeds, leave-one-task-out"
     md = metrics.markdown(head, trials, title)
-    out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out / "runs.csv", index=False)
+    atomic_write_text(out / "runs.csv", runs.to_csv(index=False))
     summ.to_csv(out / "summary.csv", index=False)
     head.to_csv(out / "headline.csv", index=False)
     metrics.per_run(runs, trials).to_csv(out / "per_run.csv", index=False)
     atomic_write_text(out / "summary.md", md)
     files = plots.write_plots(runs, summ, out, st.name)
+    partial.unlink(missing_ok=True)
     run_seconds = {s: sum(r.seconds for r in results if r.spec.strategy == s) / max(1, sum(1 for r in results if r.spec.strategy == s))
                    for s in strategies}
     atomic_write_text(out / "bench.json", json.dumps({
         "suite": suite, "strategies": strategies, "seeds": seeds, "first_seed": first_seed, "trials": trials,
-        "tasks": names, "workers": workers, "wall_seconds": round(seconds, 1),
+        "tasks": names, "workers": workers, "wall_seconds": round(seconds, 1), "reused_runs": len(kept),
         "mean_seconds_per_run": {k: round(v, 2) for k, v in run_seconds.items()},
         "host": platform.node(), "python": platform.python_version(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "provenance": st.provenance,
     }, indent=2, default=str))
     return Comparison(runs, summ, head, md, [out / "runs.csv", out / "summary.csv", out / "summary.md", *files], seconds)
+
+
+PARTIAL = "runs.partial.jsonl"
+
+
+def finished_runs(out: Path, suite: str, trials: int) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Complete runs already under ``out`` for the same suite and trial count, by (task, strategy, seed):
+    from an earlier comparison's runs.csv and from the run-by-run log of one that was stopped. Runs are
+    deterministic per (task, strategy, seed), so a rerun reuses them instead of computing them again."""
+    done: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    info = out / "bench.json"
+    if (out / "runs.csv").exists() and info.exists():
+        try:
+            meta = json.loads(info.read_text())
+            old = pd.read_csv(out / "runs.csv") if meta.get("suite") == suite and meta.get("trials") == trials else None
+        except (ValueError, OSError):
+            old = None  # an unreadable earlier comparison is simply computed again
+        if old is not None:
+            for (task, strategy, seed), g in old.groupby(["task", "strategy", "seed"], sort=False):
+                if len(g) == trials:
+                    done[(str(task), str(strategy), int(seed))] = g.sort_values("trial").to_dict("records")
+    if (out / PARTIAL).exists():
+        for line in (out / PARTIAL).read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue  # the line a killed run was writing
+            if r.get("suite") == suite and r.get("trials") == trials and len(r.get("rows", [])) == trials:
+                first = r["rows"][0]
+                done[(str(first["task"]), str(first["strategy"]), int(first["seed"]))] = r["rows"]
+    return done
 
 
 def describe(c: Comparison) -> dict[str, Any]:
