@@ -171,17 +171,30 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_its_prior() -> None:
     from orchestrator.task import Task
 
     cs = space_from_yaml(SPACE)
-    ctx = StrategyContext(space=cs, seed=0, n_trials=12, meta=synthetic_meta(rows=80),
-                          task=Task("job", "new", "loss", True, {"rows": 250}), options={"meta_bnn_steps": 150})
-    opt = build_optimizer("meta-bnn", ctx)
+
+    def loss(c: dict) -> float:
+        return (c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2
+
+    task = Task("job", "new", "loss", True, {"rows": 250})
+    meta = synthetic_meta(rows=80)
+    # with one warm configuration: the one the pre-trained network's prior likes best (zero-shot)
+    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=meta, task=task,
+                                                      options={"meta_bnn_steps": 150, "warm_configs": 1}))
     first = opt.ask()
-    assert first.origin == "meta: bnn prior"
-    assert (first.config["x"] - 0.3) ** 2 + (first.config["y"] + 0.2) ** 2 < 0.1  # zero-shot, from the prior
-    opt.tell(first, 0.01)
-    for _ in range(4):
-        s = opt.ask()
-        opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
+    assert first.origin == "meta: bnn prior" and loss(first.config) < 0.1
     opt.close()
+    # by default: the past tasks' greedy portfolio, then the adapted network's EI, no random interleaving
+    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=meta, task=task,
+                                                      options={"meta_bnn_steps": 150, "warm_configs": 3}))
+    origins, values = [], []
+    for _ in range(8):
+        s = opt.ask()
+        origins.append(s.origin)
+        values.append(loss(s.config))
+        opt.tell(s, values[-1])
+    opt.close()
+    assert origins[:3] == ["meta: portfolio"] * 3 and set(origins[3:]) == {"model"}
+    assert values[0] < 0.1 and min(values) < 0.05
 
 
 def test_calibration_measurement_on_one_table() -> None:

@@ -279,6 +279,16 @@ class TaskWeights:
         return self.w
 
 
+def prior_portfolio(prior: SourcePrior, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """``n`` configurations that together do best across the prior's past tasks (a greedy portfolio)."""
+    if isinstance(prior, GridPrior):
+        picks = greedy_portfolio(prior.grid_values(), n)
+        return [prior.config_of(prior.vector_of(j)) for j in picks]
+    x, configs = prior.candidates(rng)
+    picks = greedy_portfolio(prior.values(x), n)
+    return [configs[j] for j in picks]  # type: ignore[index]
+
+
 def greedy_portfolio(s: np.ndarray, k: int) -> list[int]:
     """Columns of ``s`` (tasks x candidates) that together minimise the mean best score per task."""
     cur = np.full(s.shape[0], np.inf)

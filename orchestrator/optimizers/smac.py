@@ -106,6 +106,7 @@ class SmacOptimizer(Optimizer):
         eta: int = 3,
         encoder: Any = None,
         retrain_after: int | None = None,
+        random_probability: float | None = None,
     ) -> None:
         from smac import HyperbandFacade, MultiFidelityFacade, Scenario
         from smac import HyperparameterOptimizationFacade as HPO
@@ -158,6 +159,8 @@ class SmacOptimizer(Optimizer):
             encoder = encoder(self._scenario)  # a class or a factory of the scenario
         if retrain_after is not None:
             kwargs["config_selector"] = HPO.get_config_selector(self._scenario, retrain_after=retrain_after)
+        if random_probability is not None:
+            kwargs["random_design"] = HPO.get_random_design(self._scenario, probability=random_probability)
         self._smac = HPO(
             self._scenario, target_function=None, initial_design=design,
             intensifier=HPO.get_intensifier(self._scenario, max_config_calls=1),
@@ -254,7 +257,10 @@ class SmacOptimizer(Optimizer):
         shutil.rmtree(self._outdir, ignore_errors=True)
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter shutdown the modules close() needs may already be gone
+            pass
 
     # --- helpers --------------------------------------------------------------------------------
 

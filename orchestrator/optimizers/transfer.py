@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from orchestrator.metalearning.prior import GridPrior, SourcePrior, TaskWeights, greedy_portfolio, smac_vectors
+from orchestrator.metalearning.prior import GridPrior, SourcePrior, TaskWeights, prior_portfolio, smac_vectors
 from orchestrator.optimizers.base import Optimizer, Suggestion, config_key
 
 if TYPE_CHECKING:
@@ -53,12 +53,7 @@ class TransferSmac(Optimizer):
 
     def portfolio(self, n: int) -> list[dict[str, Any]]:
         assert self.prior is not None
-        if isinstance(self.prior, GridPrior):
-            picks = greedy_portfolio(self.prior.grid_values(), n)
-            return [self.prior.config_of(self.prior.vector_of(j)) for j in picks]
-        x, configs = self.prior.candidates(self._rng)
-        picks = greedy_portfolio(self.prior.values(x), n)
-        return [configs[j] for j in picks]  # type: ignore[index]
+        return prior_portfolio(self.prior, n, self._rng)
 
     # --- protocol ---------------------------------------------------------------------------------
 
