@@ -307,6 +307,7 @@ def bench_build_table(
     subsample: SubsampleOpt = None,
     model: ModelOpt = None,
     job_option: JobOptionOpt = None,
+    space: Annotated[Optional[str], typer.Option(help="Space file (YAML/JSON) of the job's hyperparameters instead of its preset.")] = None,
 ) -> None:
     """Build a real-job lookup table for `orch bench run --suite TABLE.csv`."""
     from orchestrator.bench.table import build_table
@@ -317,7 +318,7 @@ def bench_build_table(
     path = build_table(job, names, out, root, pool=pool, grid_points=grid_points, seed=seed, parallel=parallel,
                        executor=executor, slurm=SlurmOptions(partition=partition),
                        job_options=_job_options(job_option, None, subsample, model), epochs=epochs,
-                       reporter_for=lambda name: RichReporter(quiet=True))
+                       reporter_for=lambda name: RichReporter(quiet=True), space_file=space)
     console.print(f"orch: wrote {path} and {path.with_suffix('.json')}")
 
 

@@ -103,11 +103,11 @@ def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
     """A real-job table built with orch's executors (the instant branin job, 3 'datasets')."""
     out = tmp_path / "table" / "branin.csv"
 
-    def build(pool: int) -> None:
+    def build(pool: int, *extra: str, to: Path = out) -> None:
         p = subprocess.run([sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin",
-                            "--datasets", "a,b,c", "--pool", str(pool), "--grid-points", "2", "--out", str(out),
-                            "--root", str(tmp_path / "results"), "--parallel", "2"], capture_output=True, text=True,
-                           timeout=600)
+                            "--datasets", "a,b,c", "--pool", str(pool), "--grid-points", "2", "--out", str(to),
+                            "--root", str(tmp_path / "results"), "--parallel", "2", *extra], capture_output=True,
+                           text=True, timeout=600)
         assert p.returncode == 0, p.stderr
 
     build(16)
@@ -133,6 +133,16 @@ def test_build_table_through_the_executor_then_compare(tmp_path: Path) -> None:
     for study in json.loads(out.with_suffix(".json").read_text())["studies"].values():
         trials = pd.read_csv(tmp_path / "results" / "studies" / study / "trials.csv")
         assert trials["origin"].str.contains("reused").sum() == 20, trials["origin"].tolist()
+
+    # a space file instead of the preset: another table, with its own studies
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text("x1: {type: float, low: 0.0, high: 5.0}\nx2: {type: float, low: 0.0, high: 5.0}\n")
+    build(8, "--space", str(narrow), to=tmp_path / "table" / "narrow.csv")
+    t2 = pd.read_csv(tmp_path / "table" / "narrow.csv")
+    assert len(t2) == 3 * 12 and t2["hp:x1"].between(0, 5).all() and t2["hp:x2"].between(0, 5).all()
+    prov2 = json.loads((tmp_path / "table" / "narrow.json").read_text())
+    assert not set(prov2["studies"].values()) & set(prov["studies"].values())
+    assert load_suite(str(tmp_path / "table" / "narrow.csv")).space["x1"].upper == 5.0
 
 
 def test_a_killed_benchmark_worker_costs_a_fresh_pool_not_the_run() -> None:

@@ -23,7 +23,7 @@ from orchestrator.store.study import StudyStore
 def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int = 300, grid_points: int = 3,
                 seed: int = 0, parallel: int = 2, executor: str = "local", slurm: SlurmOptions | None = None,
                 job_options: dict[str, Any] | None = None, epochs: int | None = None,
-                reporter_for: Callable[[str], Any] | None = None) -> Path:
+                reporter_for: Callable[[str], Any] | None = None, space_file: str | None = None) -> Path:
     from jobs.registry import get_job, presets
     from orchestrator.optimizers.pool import pool_configs
     from orchestrator.session import TuneRequest, _dataset_label, prepare
@@ -32,9 +32,13 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
     info = get_job(job)
     if not datasets:
         raise ConfigError("--datasets: give at least one dataset")
-    space = load_space(job, presets=presets())
+    space = load_space(space_file or job, presets=presets())
     configs = pool_configs(space, pool, grid_points, seed)
     tag = f"p{pool}g{grid_points}s{seed}" + (f"e{epochs}" if epochs else "")
+    if space_file:  # another space is another table: its own studies
+        import hashlib
+
+        tag += "x" + hashlib.sha256(space_to_json(space).encode()).hexdigest()[:8]
     studies: dict[str, str] = {}
     features: dict[str, Any] = {}
     for data in datasets:
@@ -43,7 +47,7 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         opts = {**(job_options or {}), "data": data}
         resume = TuneRequest(root=root, resume=name, max_failures=len(configs) + 1)
         if not StudyPaths(root, name).study.exists():
-            req = TuneRequest(root=root, study=name, job=job, strategy="pool", trials=len(configs),
+            req = TuneRequest(root=root, study=name, job=job, space=space_file, strategy="pool", trials=len(configs),
                               parallel=parallel, seed=seed, epochs=epochs, executor=executor,
                               slurm=slurm or SlurmOptions(), job_options=opts, dataset_label=label,
                               max_failures=len(configs) + 1,
@@ -84,7 +88,7 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         "direction": "minimize" if info.minimize else "maximize", "space": json.loads(space_to_json(space)),
         "datasets": datasets, "studies": studies, "results_root": str(root.resolve()), "features": features,
         "pool": {"sobol": pool, "grid_points": grid_points, "seed": seed, "size": len(configs)},
-        "job_options": job_options or {}, "epochs": epochs, "executor": executor,
+        "job_options": job_options or {}, "epochs": epochs, "space_file": space_file, "executor": executor,
         "orch_version": __version__, "host": platform.node(), "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }, indent=2, default=str))
     return out
