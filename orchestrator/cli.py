@@ -408,12 +408,14 @@ def bench_surrogates(
     """Calibration (90% interval coverage, NLL) of rf, bnn and meta-bnn, and their ask time at 200 observations."""
     from rich.table import Table
 
+    from orchestrator.bench.plots import calibration_plot
     from orchestrator.bench.surrogates import ask_times, calibration, summarise
     from orchestrator.console import console
 
     out.mkdir(parents=True, exist_ok=True)
     cal = calibration([t.strip() for t in tasks.split(",")] if tasks else None, reps=reps)
     cal.to_csv(out / "calibration.csv", index=False)
+    calibration_plot(cal, out / "calibration.png")
     asks = ask_times(tasks=tuple(t.strip() for t in ask_tasks.split(",")))
     asks.to_csv(out / "ask_times.csv", index=False)
     cs, as_ = summarise(cal, asks)
@@ -423,7 +425,7 @@ def bench_surrogates(
         for _, row in df.iterrows():
             t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.tolist()))
         console.print(t)
-    console.print(f"orch: wrote {out / 'calibration.csv'} and {out / 'ask_times.csv'}")
+    console.print(f"orch: wrote {out / 'calibration.csv'}, {out / 'calibration.png'} and {out / 'ask_times.csv'}")
 
 
 @bench_app.command("overhead")

@@ -197,9 +197,11 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_its_prior() -> None:
     assert values[0] < 0.1 and min(values) < 0.05
 
 
-def test_calibration_measurement_on_one_table() -> None:
+def test_calibration_measurement_on_one_table(tmp_path: Path) -> None:
+    from orchestrator.bench.plots import calibration_plot
     from orchestrator.bench.surrogates import calibration
 
-    df = calibration(["car"], ns=(50,), reps=1, models=("rf", "bnn"), n_test=500)
-    assert set(df["model"]) == {"rf", "bnn"}
+    df = calibration(["car"], ns=(25, 50), reps=1, models=("rf", "bnn"), n_test=500)
+    assert set(df["model"]) == {"rf", "bnn"} and len(df) == 4
     assert ((df["coverage90"] > 0.5) & (df["coverage90"] <= 1.0)).all() and np.isfinite(df["nll_median"]).all()
+    assert calibration_plot(df, tmp_path / "calibration.png").stat().st_size > 10_000

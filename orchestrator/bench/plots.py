@@ -87,3 +87,31 @@ def write_plots(runs: pd.DataFrame, summary: pd.DataFrame, out: Path, title: str
     return [regret_vs_trials(summary, out / "regret_vs_trials.png", f"{title}: regret"),
             rank_vs_trials(summary, out / "rank_vs_trials.png", f"{title}: average rank"),
             regret_vs_cost(runs, out / "regret_vs_cost.png", f"{title}: regret vs compute")]
+
+
+def calibration_plot(cal: pd.DataFrame, path: Path) -> Path:
+    """Per model: 90%-interval coverage and NLL against the training-set size (mean over tasks and
+    repetitions, bars from the lowest to the highest task mean), the 80-95% target band shaded."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    per_task = cal.groupby(["model", "n", "task"])[["coverage90", "nll"]].mean().reset_index()
+    for i, (model, g) in enumerate(per_task.groupby("model", sort=False)):
+        for ax, col in ((a1, "coverage90"), (a2, "nll")):
+            s = g.groupby("n")[col]
+            x = np.array(sorted(g["n"].unique()), float) * (1 + 0.04 * (i - 1))  # side by side on the log axis
+            mean, lo, hi = s.mean().to_numpy(), s.min().to_numpy(), s.max().to_numpy()
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=3, label=model)
+    a1.axhspan(0.8, 0.95, color="green", alpha=0.1, label="target 80-95%")
+    a1.axhline(0.9, color="grey", lw=0.8, ls="--")
+    a1.set_ylabel("fraction inside the 90% interval")
+    a2.set_ylabel("negative log-likelihood per point")
+    for ax in (a1, a2):
+        ax.set_xscale("log")
+        ax.set_xlabel("training configurations")
+        ax.grid(True, alpha=0.3)
+    a1.legend(fontsize=8)
+    fig.suptitle("surrogate calibration on held-out configurations (hpobench-nn)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
