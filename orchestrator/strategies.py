@@ -117,14 +117,17 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     from orchestrator.optimizers.smac import SmacOptimizer
     from orchestrator.optimizers.smac_bnn import MetaBNNModel, RunHistoryErrorLogEncoder, RunHistoryMinMaxLogEncoder
 
-    key = (id(ctx.meta), ctx.seed)
     target = (ctx.task.objective, ctx.task.direction) if ctx.task is not None else None
-    if key not in _META_STATES:
+    steps = int(ctx.options.get("meta_bnn_steps", 1000))
+    key = (id(ctx.meta), ctx.seed, steps)
+    cached = _META_STATES.get(key)
+    # the cache holds the meta-dataset itself: while it is alive its id cannot be reused by another one
+    if cached is None or cached[0] is not ctx.meta:
         _META_STATES.clear()
-        steps = int(ctx.options.get("meta_bnn_steps", 1000))
-        _META_STATES[key] = (meta_state(ctx.meta, ctx.space, seed=ctx.seed, target=target, steps=steps)
-                             if ctx.meta is not None else None)
-    state = _META_STATES[key]
+        state = (meta_state(ctx.meta, ctx.space, seed=ctx.seed, target=target, steps=steps)
+                 if ctx.meta is not None else None)
+        _META_STATES[key] = (ctx.meta, state)
+    state = _META_STATES[key][1]
     if state is None:  # no past tasks to learn from: the plain BNN
         return _bnn(ctx)
     model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
