@@ -119,9 +119,10 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
 
     target = (ctx.task.objective, ctx.task.direction) if ctx.task is not None else None
     steps = int(ctx.options.get("meta_bnn_steps", 1000))
-    key = (id(ctx.meta), ctx.seed, steps)
+    key = (ctx.seed, steps)
     cached = _META_STATES.get(key)
-    # the cache holds the meta-dataset itself: while it is alive its id cannot be reused by another one
+    # the cache holds the meta-dataset itself and is only used for that very object (never by id: a freed
+    # meta-dataset's id can be reused by another one)
     if cached is None or cached[0] is not ctx.meta:
         _META_STATES.clear()
         state = (meta_state(ctx.meta, ctx.space, seed=ctx.seed, target=target, steps=steps)

@@ -46,11 +46,11 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
              for seed in range(first_seed, first_seed + seeds)]
     out.mkdir(parents=True, exist_ok=True)
     done = finished_runs(out, suite, trials)
-    todo = [s for s in specs if (s.task, s.strategy, s.seed) not in done]
+    reused = {s: done[(s.task, s.strategy, s.seed)] for s in specs if (s.task, s.strategy, s.seed) in done}
+    todo = [s for s in specs if s not in reused]
     if progress:
-        for s in specs:
-            if (s.task, s.strategy, s.seed) in done:
-                progress(RunResult(s, done[(s.task, s.strategy, s.seed)], 0.0))
+        for s, rows in reused.items():
+            progress(RunResult(s, rows, 0.0))
     partial = out / PARTIAL
 
     def record(r: RunResult) -> None:  # every finished run is kept at once: a killed comparison resumes
@@ -62,8 +62,7 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
     t0 = time.time()
     results = run_all(todo, workers=workers, progress=record)
     seconds = time.time() - t0
-    kept = [done[(s.task, s.strategy, s.seed)] for s in specs if (s.task, s.strategy, s.seed) in done]
-    runs = pd.DataFrame([row for rows in kept for row in rows] + [row for r in results for row in r.rows])
+    runs = pd.DataFrame([row for rows in reused.values() for row in rows] + [row for r in results for row in r.rows])
     summ = metrics.summary(runs)
     head = metrics.headline(runs, trials, strategies)
     title = f"{st.name}: {len(names)} tasks x {seeds} seeds, leave-one-task-out"
@@ -79,7 +78,7 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
                    for s in strategies}
     atomic_write_text(out / "bench.json", json.dumps({
         "suite": suite, "strategies": strategies, "seeds": seeds, "first_seed": first_seed, "trials": trials,
-        "tasks": names, "workers": workers, "wall_seconds": round(seconds, 1), "reused_runs": len(kept),
+        "tasks": names, "workers": workers, "wall_seconds": round(seconds, 1), "reused_runs": len(reused),
         "mean_seconds_per_run": {k: round(v, 2) for k, v in run_seconds.items()},
         "host": platform.node(), "python": platform.python_version(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "provenance": st.provenance,
