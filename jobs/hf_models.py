@@ -90,7 +90,9 @@ def load(name: str, task: str, num_labels: int, dropout: float, texts: list[str]
                 setattr(cfg, f, dropout)
         tok = AutoTokenizer.from_pretrained(path)
         auto = AutoModelForSequenceClassification if task == "sequence" else AutoModelForTokenClassification
-        model = auto.from_pretrained(path, config=cfg, ignore_mismatched_sizes=True)
+        # fp32 weights whatever the checkpoint's dtype (transformers 5 keeps a bf16/fp16 checkpoint's):
+        # the optimizer updates fp32 weights and the GPU's speed comes from autocast (jobs.training)
+        model = auto.from_pretrained(path, config=cfg, ignore_mismatched_sizes=True).float()
     except Exception as e:
         raise ConfigError(f"--model: '{name}' cannot be loaded ({str(e).splitlines()[0][:140]})") from None
     return tok, model

@@ -49,6 +49,36 @@ def test_command_study_each_strategy(root: Path, quad_space: Path, strategy: str
     assert (store.paths.dir / "space.json").exists() and (store.paths.dir / "journal.jsonl").exists()
 
 
+def test_local_trials_spread_over_the_gpus(root: Path, quad_space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the controller's CUDA_VISIBLE_DEVICES lists two GPUs: each running trial sees one, the least
+    # busy, so two trials in parallel never share one, and each trial's GPU-hours are counted
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    out = run(TuneRequest(root=root, study="gpus", command=quad_command("--sleep 0.3"), space=str(quad_space),
+                          objective="loss", minimize=True, strategy="random", trials=4, parallel=2, seed=0))
+    assert out.progress.done == 4 and out.progress.failed == 0
+    records = sorted(StudyStore.open(root, "gpus").state().finished, key=lambda r: r.trial.trial_id)
+    seen = [r.result.metrics["visible_gpu"] for r in records if r.result is not None]
+    assert seen[:2] == [3.0, 5.0] and set(seen) == {3.0, 5.0}
+    assert all(r.result is not None and r.result.gpu_hours > 0 for r in records)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # none: trials get no GPU and no GPU-hours
+    out = run(TuneRequest(root=root, study="nogpu", command=quad_command(), space=str(quad_space),
+                          objective="loss", minimize=True, strategy="random", trials=2, parallel=2, seed=0))
+    records = StudyStore.open(root, "nogpu").state().finished
+    assert all(r.result is not None and "visible_gpu" not in r.result.metrics and r.result.gpu_hours == 0
+               for r in records)
+
+
+def test_visible_gpus_from_the_environment_or_dev(tmp_path: Path) -> None:
+    from orchestrator.executors.local import visible_gpus
+
+    for name in ("nvidia0", "nvidia1", "nvidia10", "nvidiactl", "nvidia-uvm", "null"):
+        (tmp_path / name).touch()
+    assert visible_gpus({}, dev=str(tmp_path)) == ["0", "1", "10"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "2, 0"}, dev=str(tmp_path)) == ["2", "0"]
+    assert visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}, dev=str(tmp_path)) == []
+    assert visible_gpus({}, dev=str(tmp_path / "missing")) == []
+
+
 def test_crashing_trials_are_recorded_with_their_stderr(root: Path, quad_space: Path) -> None:
     out = run(TuneRequest(root=root, study="crashy", command=quad_command("--crash-above 0.5"), space=str(quad_space),
                           objective="loss", minimize=True, strategy="grid", grid_points=3, trials=9, parallel=3))

@@ -2,12 +2,15 @@
 
 A crash, ``sys.exit`` or segfault in a trial ends only that process. Workers run in their own
 session, so a controller killed with SIGKILL leaves them running, and a resumed controller finds
-them again by pid and start time instead of starting the trial twice.
+them again by pid and start time instead of starting the trial twice. On a machine with GPUs each
+trial sees one of them (``CUDA_VISIBLE_DEVICES``), the least busy, so ``--parallel N`` spreads
+trials over the GPUs and each trial's GPU-hours are counted.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,6 +32,23 @@ class _Running:
     pid: int
     start_ticks: int | None
     proc: subprocess.Popen[bytes] | None  # None when re-attached (not our child)
+    gpu: str | None = None
+
+
+def visible_gpus(environ: dict[str, str] | None = None, dev: str = "/dev") -> list[str]:
+    """The GPUs trials may use: ``CUDA_VISIBLE_DEVICES`` when set (empty or -1: none), else the
+    NVIDIA devices under /dev (no CUDA import in the controller)."""
+    env = os.environ if environ is None else environ
+    if "CUDA_VISIBLE_DEVICES" in env:
+        value = env["CUDA_VISIBLE_DEVICES"].strip()
+        if value in ("", "-1", "NoDevFiles"):
+            return []
+        return [d.strip() for d in value.split(",") if d.strip()]
+    try:
+        names = os.listdir(dev)
+    except OSError:
+        return []
+    return sorted((n[len("nvidia"):] for n in names if re.fullmatch(r"nvidia\d+", n)), key=int)
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -55,6 +75,13 @@ class LocalExecutor(Executor):
         self.python = python or sys.executable
         self._env = env or {}
         self._running: dict[str, _Running] = {}
+        self.gpus = visible_gpus()
+
+    def _next_gpu(self) -> str | None:
+        if not self.gpus:
+            return None
+        busy = [r.gpu for r in self._running.values()]
+        return min(self.gpus, key=lambda g: (busy.count(g), self.gpus.index(g)))
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -70,15 +97,19 @@ class LocalExecutor(Executor):
         env = self._environment()
         for trial, tp in zip(trials, paths):
             tp.dir.mkdir(parents=True, exist_ok=True)
+            gpu = self._next_gpu()
+            trial_env = env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu}
             with open(tp.stdout, "ab") as out, open(tp.stderr, "ab") as err:
                 proc = subprocess.Popen(
                     [self.python, "-m", "orchestrator.worker", str(tp.dir)],
-                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=trial_env, start_new_session=True,
                 )
             ticks = _start_ticks(proc.pid)
-            handle = Handle(trial.trial_id, trial.attempt,
-                            {"backend": "local", "pid": proc.pid, "start": ticks, "host": socket.gethostname()})
-            self._running[trial.trial_id] = _Running(handle, tp, proc.pid, ticks, proc)
+            data = {"backend": "local", "pid": proc.pid, "start": ticks, "host": socket.gethostname()}
+            if gpu is not None:
+                data["gpu"] = gpu
+            handle = Handle(trial.trial_id, trial.attempt, data)
+            self._running[trial.trial_id] = _Running(handle, tp, proc.pid, ticks, proc, gpu)
             handles.append(handle)
         return handles
 
@@ -90,7 +121,7 @@ class LocalExecutor(Executor):
         if ticks is None or ticks != data.get("start"):
             return None
         handle = Handle(trial.trial_id, trial.attempt, dict(data))
-        self._running[trial.trial_id] = _Running(handle, paths, pid, ticks, None)
+        self._running[trial.trial_id] = _Running(handle, paths, pid, ticks, None, data.get("gpu"))
         return handle
 
     def poll(self) -> list[Outcome]:
