@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any
 
 
+def cuda_visible_devices(value: str) -> list[str]:
+    """The devices a CUDA_VISIBLE_DEVICES value names (empty, -1 or NoDevFiles: none)."""
+    value = value.strip()
+    if value in ("", "-1", "NoDevFiles"):
+        return []
+    return [d.strip() for d in value.split(",") if d.strip()]
+
+
 @dataclass(frozen=True)
 class JobContext:
     trial_id: str
@@ -33,10 +41,7 @@ class JobContext:
     @property
     def gpus(self) -> int:
         """GPUs allocated to this trial (what GPU-hours are billed by)."""
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-        if not visible or visible in ("-1", "NoDevFiles"):
-            return 0
-        return len([d for d in visible.split(",") if d.strip()])
+        return len(cuda_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES", "")))
 
     def epochs(self, default: int, config: dict[str, Any] | None = None) -> int:
         """The epoch budget: the strategy's budget (fidelity), else an ``epochs`` hyperparameter,

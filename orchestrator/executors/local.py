@@ -40,10 +40,9 @@ def visible_gpus(environ: dict[str, str] | None = None, dev: str = "/dev") -> li
     NVIDIA devices under /dev (no CUDA import in the controller)."""
     env = os.environ if environ is None else environ
     if "CUDA_VISIBLE_DEVICES" in env:
-        value = env["CUDA_VISIBLE_DEVICES"].strip()
-        if value in ("", "-1", "NoDevFiles"):
-            return []
-        return [d.strip() for d in value.split(",") if d.strip()]
+        from jobs.context import cuda_visible_devices
+
+        return cuda_visible_devices(env["CUDA_VISIBLE_DEVICES"])
     try:
         names = os.listdir(dev)
     except OSError:
@@ -81,7 +80,7 @@ class LocalExecutor(Executor):
         if not self.gpus:
             return None
         busy = [r.gpu for r in self._running.values()]
-        return min(self.gpus, key=lambda g: (busy.count(g), self.gpus.index(g)))
+        return min(self.gpus, key=busy.count)  # ties: the first listed
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
