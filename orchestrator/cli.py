@@ -147,7 +147,7 @@ def tune(
     fix: FixOpt = None,
     job_option: JobOptionOpt = None,
     meta_root: MetaRootOpt = None,
-    warm_configs: Annotated[int, typer.Option(help="Meta-learned configurations evaluated first (meta strategies).")] = 5,
+    warm_configs: Annotated[Optional[int], typer.Option(help="Meta-learned configurations evaluated first (meta strategies; default 3 for meta-smac and meta-bnn, 5 for meta-smac-knn/-portfolio/-model).")] = None,
     min_budget: Annotated[Optional[float], typer.Option(help="Smallest budget in epochs (hyperband, bohb).")] = None,
     max_budget: Annotated[Optional[float], typer.Option(help="Largest budget in epochs (hyperband, bohb; default --epochs or the job's).")] = None,
     eta: Annotated[int, typer.Option(help="Successive halving rate (hyperband, bohb).")] = 3,
@@ -518,7 +518,7 @@ def meta_suggest(
     subsample: SubsampleOpt = None,
     model: ModelOpt = None,
     selector: Annotated[str, typer.Option(help="portfolio, knn or model.")] = "portfolio",
-    n: Annotated[int, typer.Option("--n", help="How many configurations.")] = 5,
+    n: Annotated[int, typer.Option("--n", help="How many configurations (meta-smac and meta-bnn start with 3).")] = 3,
     root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
 ) -> None:
     """The configurations a new study would start with, and why (which past tasks, their distance)."""

@@ -48,7 +48,7 @@ class TuneRequest:
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     profile: str | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
-    warm_configs: int = 5
+    warm_configs: int | None = None  # None: the strategy's own default
     min_budget: float | None = None
     max_budget: float | None = None
     eta: int = 3
@@ -126,13 +126,13 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         strategy_options={"grid_points": req.grid_points, **fidelity, **req.strategy_options},
         meta_roots=tuple(req.meta_roots), min_budget=fidelity.get("min_budget"), max_budget=fidelity.get("max_budget"),
     )
-    spec, meta_notes = _resolve_meta(spec, space, req)
+    spec, meta_notes, meta = _resolve_meta(spec, space, req)
     notes += meta_notes
     executor = make_executor(spec, req.root)
     validate = getattr(executor, "validate", None)
     if validate is not None:
         validate()  # the scheduler checks the options (sbatch --test-only) before anything is written
-    optimizer = study_optimizer(spec, space, req.root)
+    optimizer = study_optimizer(spec, space, req.root, meta)
     store = StudyStore.create(req.root, spec, space_to_json(space))
     loop = StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures)
     return loop, notes
@@ -150,42 +150,48 @@ def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
     return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures), notes
 
 
-def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudySpec, list[str]]:
+def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudySpec, list[str], Any]:
     """Meta-learning strategies (and `auto`): compute the warm start now and record it in the study,
     so that a resume starts from the same configurations. `auto` is meta-smac when the meta-dataset
-    holds related tasks, else plain smac."""
+    holds related tasks, else plain smac. Also returns the meta-dataset (None for other strategies)."""
     from orchestrator.metalearning.views import meta_roots
     from orchestrator.metalearning.warmstart import load_meta, plan
     from orchestrator.strategies import AUTO, SELECTOR_OF, STRATEGIES
 
     if spec.strategy != AUTO and not STRATEGIES[spec.strategy].uses_meta:
-        return spec, []
+        return spec, [], None
     roots = meta_roots(req.root, list(req.meta_roots))
     meta = load_meta(roots, exclude_study=spec.name)
     notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
     strategy = spec.strategy
     selector = SELECTOR_OF.get(strategy, "portfolio")
-    warm = plan(meta, space, spec.task, selector, n=int(req.warm_configs), seed=spec.seed)
+    n_warm = req.warm_configs or STRATEGIES["meta-smac" if strategy == AUTO else strategy].warm_configs
+    warm = plan(meta, space, spec.task, selector, n=int(n_warm), seed=spec.seed)
     if strategy == AUTO:
         strategy = "meta-smac" if warm.configs else "smac"
     if not warm.configs:
         notes.append(f"{strategy}: no related past tasks in the meta-dataset ({', '.join(map(str, roots))}); "
                      "SMAC starts from its own initial design")
-        return replace(spec, strategy=strategy, meta_roots=tuple(map(str, roots))), notes
+        return replace(spec, strategy=strategy, meta_roots=tuple(map(str, roots))), notes, meta
     learned = ", ".join(f"{t} ({'?' if d == float('inf') else f'{d:.2f}'})" for t, d in warm.tasks[:6])
     more = f" and {len(warm.tasks) - 6} more" if len(warm.tasks) > 6 else ""
     notes.append(f"{strategy}: warm start with {len(warm.configs)} configurations ({warm.selector}) learned from "
                  f"{len(warm.tasks)} past tasks: {learned}{more}")
     options = {**spec.strategy_options, **warm.to_options()}
-    return replace(spec, strategy=strategy, strategy_options=options, meta_roots=tuple(map(str, roots))), notes
+    return replace(spec, strategy=strategy, strategy_options=options, meta_roots=tuple(map(str, roots))), notes, meta
 
 
-def study_optimizer(spec: StudySpec, space: Any, root: Path) -> Any:
-    """The study's optimiser, built the way the benchmark harness builds it."""
-    from orchestrator.strategies import StrategyContext, build_optimizer
+def study_optimizer(spec: StudySpec, space: Any, root: Path, meta: Any = None) -> Any:
+    """The study's optimiser, built the way the benchmark harness builds it. A meta-learning strategy
+    learns from the meta-dataset of its recorded roots (loaded here on resume), never its own trials."""
+    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer
 
+    if meta is None and STRATEGIES[spec.strategy].uses_meta and spec.meta_roots:
+        from orchestrator.metalearning.warmstart import load_meta
+
+        meta = load_meta([Path(r) for r in spec.meta_roots], exclude_study=spec.name)
     ctx = StrategyContext(space=space, seed=spec.seed, n_trials=spec.n_trials, budget=spec.budget,
-                          options=dict(spec.strategy_options), task=spec.task)
+                          options=dict(spec.strategy_options), task=spec.task, meta=meta)
     return build_optimizer(spec.strategy, ctx)
 
 

@@ -109,6 +109,9 @@ def run_meta_load(root: Path, rows: int = 1_000_000, studies: int = 1000, tasks:
 
         warm = plan(md, cs, target, selector).configs
     warm_s = time.time() - t1
-    assert len(warm) == 5, warm
+    from orchestrator.metalearning.warmstart import WARM_CONFIGS
+    from orchestrator.strategies import META_WARM_CONFIGS
+
+    assert len(warm) == (META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS), warm
     return MetaLoadTimes(len(md), studies, len(md.task_names()), write_s, cold, cached, warm_s, cached + warm_s,
                          selector, smac_import)

@@ -1,7 +1,7 @@
 """meta-smac: SMAC that learns from past tasks, before and during the study.
 
-1. Warm start: a greedy portfolio of configurations that together do best across the past tasks is
-   SMAC's whole initial design.
+1. Warm start: a greedy portfolio of (by default 3) configurations that together do best across the
+   past tasks is SMAC's whole initial design.
 2. The past tasks are re-weighted from the new task's own results (how well each ranks them).
 3. After the warm start, every ``greedy_every``-th ask proposes the untried configuration the
    weighted past tasks like best ("prior-greedy"); the other asks are SMAC's, whose random forest
@@ -11,6 +11,7 @@ Measured on hpobench-nn, leave-one-task-out (see README); without related past t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,8 +27,11 @@ class TransferSmac(Optimizer):
     name = "meta-smac"
 
     def __init__(self, space: ConfigurationSpace, prior: SourcePrior | None, seed: int = 0, n_trials: int = 100,
-                 budget: float | None = None, n_warm: int = 5, beta: float = 20.0, greedy_every: int = 2,
-                 warm: list[dict[str, Any]] | None = None) -> None:
+                 budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
+                 warm: list[dict[str, Any]] | None = None,
+                 inner: Callable[[list[dict[str, Any]]], Optimizer] | None = None) -> None:
+        """``inner`` builds the optimiser of the non-greedy asks from the warm start (meta-bnn's network);
+        by default SMAC with the prior-augmented random forest."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -44,12 +48,14 @@ class TransferSmac(Optimizer):
             self.weights = TaskWeights(len(prior.tasks), beta=beta)
             if warm is None:
                 warm = self.portfolio(n_warm)
-            from orchestrator.optimizers.smac_prior import PriorRandomForest
+            if inner is None:
+                from orchestrator.optimizers.smac_prior import PriorRandomForest
 
-            model = PriorRandomForest(space, prior, self.weights, seed=seed)
+                model = PriorRandomForest(space, prior, self.weights, seed=seed)
         self.warm = list(warm or [])
-        self.smac = SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget, initial_configs=self.warm,
-                                  initial_origin="meta: portfolio", model=model)
+        self.smac: Optimizer = (inner(self.warm) if inner is not None else
+                                SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
+                                              initial_configs=self.warm, initial_origin="meta: portfolio", model=model))
 
     def portfolio(self, n: int) -> list[dict[str, Any]]:
         assert self.prior is not None
