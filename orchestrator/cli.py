@@ -517,7 +517,7 @@ def meta_suggest(
     space: SpaceOpt = None,
     subsample: SubsampleOpt = None,
     model: ModelOpt = None,
-    selector: Annotated[str, typer.Option(help="portfolio, knn or model.")] = "portfolio",
+    selector: Annotated[str, typer.Option(help="meta-smac (what meta-smac and meta-bnn start with), portfolio, knn or model.")] = "meta-smac",
     n: Annotated[int, typer.Option("--n", help="How many configurations (meta-smac and meta-bnn start with 3).")] = 3,
     root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
 ) -> None:

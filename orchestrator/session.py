@@ -164,7 +164,7 @@ def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudyS
     meta = load_meta(roots, exclude_study=spec.name)
     notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
     strategy = spec.strategy
-    selector = SELECTOR_OF.get(strategy, "portfolio")
+    selector = SELECTOR_OF["meta-smac" if strategy == AUTO else strategy]
     n_warm = req.warm_configs or STRATEGIES["meta-smac" if strategy == AUTO else strategy].warm_configs
     warm = plan(meta, space, spec.task, selector, n=int(n_warm), seed=spec.seed)
     if strategy == AUTO:

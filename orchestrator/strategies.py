@@ -226,7 +226,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-SELECTOR_OF = {"meta-smac": "portfolio", "meta-smac-knn": "knn", "meta-smac-portfolio": "portfolio",
+SELECTOR_OF = {"meta-smac": "meta-smac", "meta-bnn": "meta-smac", "meta-smac-knn": "knn", "meta-smac-portfolio": "portfolio",
                "meta-smac-model": "model"}
 AUTO = "auto"
 

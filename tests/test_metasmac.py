@@ -115,7 +115,7 @@ def test_meta_smac_beats_smac_early_on_hpobench() -> None:
     assert worse == 0
 
 
-@pytest.mark.parametrize("name", ["knn", "portfolio", "model"])
+@pytest.mark.parametrize("name", ["meta-smac", "knn", "portfolio", "model"])
 def test_selectors_on_a_continuous_space(name: str) -> None:
     cs = space_from_yaml(SPACE)
     meta = synthetic_meta()
@@ -148,6 +148,14 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     assert origins[:3] == ["meta: portfolio"] * 3 and origins[3::2] == ["meta: prior"] * 3
     assert "meta: prior" not in origins[4::2]
     assert len(warm) == 3
+    # the same warm start as the benchmark harness's meta-smac computes from the same past trials
+    from orchestrator.metalearning.warmstart import load_meta
+    from orchestrator.strategies import StrategyContext, build_optimizer
+
+    bench = build_optimizer("meta-smac", StrategyContext(space=loop.store.load_space(), seed=0, n_trials=8,
+                                                         task=loop.spec.task, meta=load_meta([root], "new")))
+    assert bench.warm == warm
+    bench.close()
     # a resume rebuilds the same optimiser from the recorded warm start
     again, _ = prepare(TuneRequest(root=root, resume="new", trials=10))
     assert again.spec.strategy_options["warm_start"] == warm

@@ -5,6 +5,8 @@
     task's normalised score) ranks many candidates for a zero-shot design.
 (c) ``portfolio``: greedy set of configurations that together cover the past tasks best (no
     meta-features needed).
+``meta-smac``: the greedy portfolio over the past tasks' per-task models (the source prior), which
+    meta-smac and meta-bnn start from, in a study as in the benchmark.
 All of them only look at OTHER tasks; all candidates are projected into the new space.
 """
 
@@ -241,6 +243,24 @@ def model(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: 
     return WarmStart("model", [cands[i] for i in chosen], reasons, ranked_neighbours(meta, target, space))
 
 
+# --- the portfolio meta-smac and meta-bnn start from ------------------------------------------------
+
+
+def transfer(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3, seed: int = 0) -> WarmStart:
+    """Greedy portfolio over the source prior (one model per past task, or the tabulated grid)."""
+    from orchestrator.metalearning.prior import build_prior, prior_portfolio, smac_vectors
+
+    meta = relevant(meta, space)
+    prior = build_prior(space, meta, seed, target)
+    if prior is None:
+        return WarmStart("meta-smac", [], [])
+    configs = prior_portfolio(prior, n, np.random.default_rng(seed))
+    s = prior.values(smac_vectors(space, configs))  # (tasks, n)
+    reasons = [f"portfolio #{r + 1} over {len(prior.tasks)} past tasks' models (mean best score so far "
+               f"{s[:, : r + 1].min(axis=1).mean():.3f})" for r in range(len(configs))]
+    return WarmStart("meta-smac", configs, reasons, ranked_neighbours(meta, target, space))
+
+
 def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
     from ConfigSpace import ConfigurationSpace
 
@@ -249,4 +269,4 @@ def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
     return cs
 
 
-SELECTORS = {"knn": knn, "portfolio": portfolio, "model": model}
+SELECTORS = {"meta-smac": transfer, "knn": knn, "portfolio": portfolio, "model": model}

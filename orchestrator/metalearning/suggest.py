@@ -28,7 +28,7 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
     from orchestrator.space import load_space
 
     if selector not in SELECTORS:
-        raise ConfigError(f"--selector: unknown selector '{selector}' (portfolio, knn, model)")
+        raise ConfigError(f"--selector: unknown selector '{selector}' (meta-smac, portfolio, knn, model)")
     info = get_job(job or DEFAULT_JOB)
     cs = load_space(space or info.name, presets=presets())
     features = clean_features(dict(getattr(info.load(), "task_features", lambda o: {})(options)))

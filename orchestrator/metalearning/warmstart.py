@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from orchestrator.task import Task
 
-DEFAULT_SELECTOR = "portfolio"
+DEFAULT_SELECTOR = "meta-smac"
 WARM_CONFIGS = 5
 
 
@@ -50,7 +50,7 @@ def plan(meta: MetaData, space: ConfigurationSpace, task: Task | None, selector:
     fn = SELECTORS[selector]
     if selector == "portfolio":
         ws: WarmStart = fn(meta, space, n=n, seed=seed)
-    elif selector == "model":
+    elif selector in ("model", "meta-smac"):
         ws = fn(meta, features, space, n=n, seed=seed)
     else:
         ws = fn(meta, features, space, n=n)
