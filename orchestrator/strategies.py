@@ -207,7 +207,8 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("smac", "SMAC3 Bayesian optimisation with a random forest", _smac),
         Strategy("pool", "a fixed pool of configurations (Sobol points + grid), in order: for lookup tables", _pool),
         Strategy("bnn", "SMAC with a Bayesian-neural-network surrogate (DNGO ensemble, calibrated) and EI", _bnn),
-        Strategy("meta-bnn", "the BNN pre-trained on past tasks (ABLR-style), adapted to the study's own trials",
+        Strategy("meta-bnn", "meta-smac's loop with the BNN pre-trained on past tasks (ABLR-style) "
+                 "and adapted to the study's own trials in place of the random forest",
                  _meta_bnn, uses_meta=True, warm_configs=META_WARM_CONFIGS),
         Strategy("hyperband", "Hyperband (SMAC's facade): epochs as budget, weak configurations stopped early",
                  _multi_fidelity("hyperband")),
