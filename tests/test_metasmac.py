@@ -74,6 +74,12 @@ def test_model_prior_on_a_continuous_space() -> None:
         opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
     assert origins[0::2] == ["meta: prior"] * 4 and "meta: prior" not in origins[1::2]
     opt.close()
+    # a recorded warm start of another size (a study's --warm-configs 5) is evaluated whole first
+    src = TransferSmac(cs, prior, seed=0, n_warm=5)
+    src.close()
+    five = TransferSmac(cs, prior, seed=0, n_trials=30, warm=src.warm)
+    assert [five.ask().origin for _ in range(6)] == ["meta: portfolio"] * 5 + ["meta: prior"]
+    five.close()
 
 
 def test_replay_continues_the_alternation() -> None:

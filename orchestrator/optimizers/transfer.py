@@ -35,7 +35,8 @@ class TransferSmac(Optimizer):
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
-        self.n_warm = n_warm if prior is not None or warm else 0
+        # a recorded warm start (a study's, any size) is evaluated whole before the prior-greedy asks begin
+        self.n_warm = len(warm) if warm is not None else (n_warm if prior is not None else 0)
         self.greedy_every = greedy_every if prior is not None else 0
         self._rng = np.random.default_rng(seed)
         self._asked: set[str] = set()
