@@ -112,6 +112,18 @@ def _bnn(ctx: StrategyContext) -> Optimizer:
 _META_STATES: dict[Any, Any] = {}
 
 
+def _warp_encoder(kind: str, shift: float) -> Callable[[Any], Any]:
+    """SMAC's runhistory encoder for meta-bnn: the target's costs mapped as the past tasks' were."""
+    from orchestrator.optimizers.smac_bnn import RunHistoryErrorLogEncoder, RunHistoryMinMaxLogEncoder
+
+    def encoder(scenario: Any) -> Any:
+        if kind == "error":
+            return RunHistoryErrorLogEncoder(scenario, shift=shift)
+        return RunHistoryMinMaxLogEncoder(scenario)
+
+    return encoder
+
+
 def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     """The BNN pre-trained on past tasks inside meta-smac's loop: the greedy portfolio of past tasks'
     best configurations, then every 2nd ask the configuration the re-weighted past tasks like best and
@@ -123,7 +135,7 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     from orchestrator.metalearning.bnn_meta import meta_state
     from orchestrator.metalearning.prior import build_prior, candidate_vectors
     from orchestrator.optimizers.smac import SmacOptimizer
-    from orchestrator.optimizers.smac_bnn import MetaBNNModel, RunHistoryErrorLogEncoder, RunHistoryMinMaxLogEncoder
+    from orchestrator.optimizers.smac_bnn import DNGOModel, MetaBNNModel
     from orchestrator.optimizers.transfer import TransferSmac
 
     target = (ctx.task.objective, ctx.task.direction) if ctx.task is not None else None
@@ -138,28 +150,27 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
                  if ctx.meta is not None else None)
         _META_STATES[key] = (ctx.meta, state)
     state = _META_STATES[key][1]
-    if state is None:  # no past tasks to learn from: the plain BNN
-        return _bnn(ctx)
-    model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
+    features = dict(ctx.task.features) if ctx.task is not None else None
+    prior = build_prior(ctx.space, ctx.meta, ctx.seed, features) if ctx.meta is not None else None
     warm = ctx.options.get("warm_start")
+    if state is None and prior is None and not warm:  # no past tasks to learn from: the plain BNN
+        return _bnn(ctx)
     n_warm = int(ctx.options.get("warm_configs", META_WARM_CONFIGS))
-    prior = build_prior(ctx.space, ctx.meta, ctx.seed, dict(ctx.task.features) if ctx.task is not None else None)
-    if warm is None and (prior is None or n_warm <= 1):  # the configuration the pre-trained network likes best
-        x, configs = candidate_vectors(ctx.space, ctx.meta, ctx.seed)
-        warm = [configs[int(np.argmin(model.prior_predict(x)))]]
-    kind, shift = state["warp"]
-
-    def encoder(scenario: Any) -> Any:
-        if kind == "error":
-            return RunHistoryErrorLogEncoder(scenario, shift=shift)
-        return RunHistoryMinMaxLogEncoder(scenario)
+    model: Any = DNGOModel(ctx.space, seed=ctx.seed)  # too few past tasks to pre-train on (one): the plain network
+    encoder = None
+    origin = "meta: portfolio"
+    if state is not None:
+        model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
+        encoder = _warp_encoder(*state["warp"])
+        if warm is None and (prior is None or n_warm <= 1):  # the configuration the pre-trained network likes best
+            x, configs = candidate_vectors(ctx.space, ctx.meta, ctx.seed)
+            warm, origin = [configs[int(np.argmin(model.prior_predict(x)))]], "meta: bnn prior"
 
     def network(first: list[dict[str, Any]]) -> Optimizer:
         return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, model=model,
                              acquisition=EI(log=False), encoder=encoder, retrain_after=1,
                              random_probability=float(ctx.options.get("random_probability", 0.0)),
-                             initial_configs=list(first),
-                             initial_origin="meta: portfolio" if len(first) > 1 else "meta: bnn prior", n_initial=0)
+                             initial_configs=list(first), initial_origin=origin, n_initial=0)
 
     return TransferSmac(ctx.space, prior, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, n_warm=n_warm,
                         warm=list(warm) if warm is not None else None, inner=network)

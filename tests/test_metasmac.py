@@ -214,6 +214,17 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_its_prior() -> None:
     opt.close()
     assert origins[:3] == ["meta: portfolio"] * 3
     assert origins[3::2] == ["meta: prior"] * 3 and set(origins[4::2]) == {"model"}
+    # one past task is too few to pre-train on: the same loop around the plain network, from the portfolio
+    one = MetaData(meta.df[meta.df["task"] == meta.task_names()[0]])
+    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=one, task=task,
+                                                      options={"meta_bnn_steps": 150}))
+    origins = []
+    for _ in range(5):
+        s = opt.ask()
+        origins.append(s.origin)
+        opt.tell(s, loss(s.config))
+    opt.close()
+    assert origins == ["meta: portfolio"] * 3 + ["meta: prior", "model"]
     assert values[0] < 0.1 and min(values) < 0.05
 
 
