@@ -155,41 +155,49 @@ def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudyS
     so that a resume starts from the same configurations. `auto` is meta-smac when the meta-dataset
     holds related tasks, else plain smac. Also returns the meta-dataset (None for other strategies)."""
     from orchestrator.metalearning.views import meta_roots
-    from orchestrator.metalearning.warmstart import load_meta, plan
+    from orchestrator.metalearning.warmstart import load_meta, plan, related
     from orchestrator.strategies import AUTO, SELECTOR_OF, STRATEGIES
 
     if spec.strategy != AUTO and not STRATEGIES[spec.strategy].uses_meta:
         return spec, [], None
-    roots = meta_roots(req.root, list(req.meta_roots))
+    roots = [r.resolve() for r in meta_roots(req.root, list(req.meta_roots))]  # valid from any cwd on resume
     meta = load_meta(roots, exclude_study=spec.name)
     notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
     strategy = spec.strategy
     selector = SELECTOR_OF["meta-smac" if strategy == AUTO else strategy]
-    n_warm = req.warm_configs or STRATEGIES["meta-smac" if strategy == AUTO else strategy].warm_configs
+    n_warm = (req.warm_configs if req.warm_configs is not None
+              else STRATEGIES["meta-smac" if strategy == AUTO else strategy].warm_configs)
     warm = plan(meta, space, spec.task, selector, n=int(n_warm), seed=spec.seed)
     if strategy == AUTO:
         strategy = "meta-smac" if warm.configs else "smac"
+    # the past studies it learns from, recorded so that a resume learns from the same ones
+    used = {"meta_studies": sorted(map(str, related(meta, space).df["study"].unique()))}
     if not warm.configs:
         notes.append(f"{strategy}: no related past tasks in the meta-dataset ({', '.join(map(str, roots))}); "
                      "SMAC starts from its own initial design")
-        return replace(spec, strategy=strategy, meta_roots=tuple(map(str, roots))), notes, meta
+        return (replace(spec, strategy=strategy, strategy_options={**spec.strategy_options, **used},
+                        meta_roots=tuple(map(str, roots))), notes, meta)
     learned = ", ".join(f"{t} ({'?' if d == float('inf') else f'{d:.2f}'})" for t, d in warm.tasks[:6])
     more = f" and {len(warm.tasks) - 6} more" if len(warm.tasks) > 6 else ""
     notes.append(f"{strategy}: warm start with {len(warm.configs)} configurations ({warm.selector}) learned from "
                  f"{len(warm.tasks)} past tasks: {learned}{more}")
-    options = {**spec.strategy_options, **warm.to_options()}
+    options = {**spec.strategy_options, **warm.to_options(), **used}
     return replace(spec, strategy=strategy, strategy_options=options, meta_roots=tuple(map(str, roots))), notes, meta
 
 
 def study_optimizer(spec: StudySpec, space: Any, root: Path, meta: Any = None) -> Any:
     """The study's optimiser, built the way the benchmark harness builds it. A meta-learning strategy
-    learns from the meta-dataset of its recorded roots (loaded here on resume), never its own trials."""
-    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer
+    learns from the meta-dataset of its recorded roots (loaded here on resume: only the past studies it
+    started with), never its own trials."""
+    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer, check_strategy
 
-    if meta is None and STRATEGIES[spec.strategy].uses_meta and spec.meta_roots:
+    if meta is None and STRATEGIES[check_strategy(spec.strategy)].uses_meta and spec.meta_roots:
+        from orchestrator.metalearning.metadata import MetaData
         from orchestrator.metalearning.warmstart import load_meta
 
         meta = load_meta([Path(r) for r in spec.meta_roots], exclude_study=spec.name)
+        if "meta_studies" in spec.strategy_options:  # the past studies it learnt from when it started
+            meta = MetaData(meta.df[meta.df["study"].isin(set(spec.strategy_options["meta_studies"]))])
     ctx = StrategyContext(space=space, seed=spec.seed, n_trials=spec.n_trials, budget=spec.budget,
                           options=dict(spec.strategy_options), task=spec.task, meta=meta)
     return build_optimizer(spec.strategy, ctx)

@@ -154,6 +154,7 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     assert origins[:3] == ["meta: portfolio"] * 3 and origins[3::2] == ["meta: prior"] * 3
     assert "meta: prior" not in origins[4::2]
     assert len(warm) == 3
+    assert loop.spec.strategy_options["meta_studies"] == ["past0", "past1"]  # what a resume learns from
     # the same warm start as the benchmark harness's meta-smac computes from the same past trials
     from orchestrator.metalearning.warmstart import load_meta
     from orchestrator.strategies import StrategyContext, build_optimizer
@@ -161,6 +162,9 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     bench = build_optimizer("meta-smac", StrategyContext(space=loop.store.load_space(), seed=0, n_trials=8,
                                                          task=loop.spec.task, meta=load_meta([root], "new")))
     assert bench.warm == warm
+    for i in range(3):  # told the study's first results, it proposes the study's 4th trial
+        bench.tell(bench.ask(), float(trials["objective"].iloc[i]))
+    assert bench.ask().config == loop.store.state().records[trials["trial_id"].iloc[3]].trial.config
     bench.close()
     # a resume rebuilds the same optimiser from the recorded warm start
     again, _ = prepare(TuneRequest(root=root, resume="new", trials=10))

@@ -47,8 +47,10 @@ class TransferSmac(Optimizer):
         model = None
         if prior is not None:
             self.weights = TaskWeights(len(prior.tasks), beta=beta)
-            if warm is None:
-                warm = self.portfolio(n_warm)
+            # computed even when a warm start was recorded (a study's): its draw of candidate configurations
+            # comes first either way, so the prior-greedy asks that follow are the same as the benchmark's
+            portfolio = self.portfolio(max(n_warm, 1))
+            warm = portfolio[:n_warm] if warm is None else warm
             if inner is None:
                 from orchestrator.optimizers.smac_prior import PriorRandomForest
 
