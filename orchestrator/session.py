@@ -164,9 +164,9 @@ def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudyS
     meta = load_meta(roots, exclude_study=spec.name)
     notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
     strategy = spec.strategy
-    selector = SELECTOR_OF["meta-smac" if strategy == AUTO else strategy]
-    n_warm = (req.warm_configs if req.warm_configs is not None
-              else STRATEGIES["meta-smac" if strategy == AUTO else strategy].warm_configs)
+    learner = "meta-smac" if strategy == AUTO else strategy  # what `auto` runs when there is something to learn
+    selector = SELECTOR_OF[learner]
+    n_warm = req.warm_configs if req.warm_configs is not None else STRATEGIES[learner].warm_configs
     warm = plan(meta, space, spec.task, selector, n=int(n_warm), seed=spec.seed)
     if strategy == AUTO:
         strategy = "meta-smac" if warm.configs else "smac"

@@ -156,10 +156,11 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     if state is None and prior is None and not warm:  # no past tasks to learn from: the plain BNN
         return _bnn(ctx)
     n_warm = int(ctx.options.get("warm_configs", META_WARM_CONFIGS))
-    model: Any = DNGOModel(ctx.space, seed=ctx.seed)  # too few past tasks to pre-train on (one): the plain network
-    encoder = None
     origin = "meta: portfolio"
-    if state is not None:
+    if state is None:  # too few past tasks to pre-train on (one): the plain network
+        model: Any = DNGOModel(ctx.space, seed=ctx.seed)
+        encoder = None
+    else:
         model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
         encoder = _warp_encoder(*state["warp"])
         if warm is None and (prior is None or n_warm <= 1):  # the configuration the pre-trained network likes best

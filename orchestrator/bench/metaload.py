@@ -99,19 +99,20 @@ def run_meta_load(root: Path, rows: int = 1_000_000, studies: int = 1000, tasks:
     t0 = time.time()
     md = MetaData.load([root], lean=True)  # what a new study's warm start reads
     cached = time.time() - t0
+    from orchestrator.metalearning.warmstart import WARM_CONFIGS
+    from orchestrator.strategies import META_WARM_CONFIGS
+
+    n = META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS
     t1 = time.time()
     if selector == "meta-smac":
-        opt = TransferSmac(cs, build_prior(cs, md, 0, dict(target.features)), seed=0, n_trials=50)
+        opt = TransferSmac(cs, build_prior(cs, md, 0, dict(target.features)), seed=0, n_trials=50, n_warm=n)
         warm = opt.warm
         opt.close()
     else:
         from orchestrator.metalearning.warmstart import plan
 
-        warm = plan(md, cs, target, selector).configs
+        warm = plan(md, cs, target, selector, n=n).configs
     warm_s = time.time() - t1
-    from orchestrator.metalearning.warmstart import WARM_CONFIGS
-    from orchestrator.strategies import META_WARM_CONFIGS
-
-    assert len(warm) == (META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS), warm
+    assert len(warm) == n, warm
     return MetaLoadTimes(len(md), studies, len(md.task_names()), write_s, cold, cached, warm_s, cached + warm_s,
                          selector, smac_import)
