@@ -520,6 +520,7 @@ def meta_suggest(
     selector: Annotated[str, typer.Option(help="meta-smac (what meta-smac and meta-bnn start with), portfolio, knn or model.")] = "meta-smac",
     n: Annotated[int, typer.Option("--n", help="How many configurations (meta-smac and meta-bnn start with 3).")] = 3,
     root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
+    seed: Annotated[int, typer.Option(help="The study's seed (`orch tune --seed`): meta-smac samples candidates.")] = 0,
 ) -> None:
     """The configurations a new study would start with, and why (which past tasks, their distance)."""
     from rich.table import Table
@@ -528,7 +529,7 @@ def meta_suggest(
     from orchestrator.metalearning.suggest import suggest
 
     result = suggest(job, data, space, selector, n, root, list(meta_root or ()),
-                     _job_options(None, data, subsample, model))
+                     _job_options(None, data, subsample, model), seed=seed)
     console.print(f"task {result.task.name}: {', '.join(f'{k}={fmt_value(v)}' for k, v in result.task.features.items())}")
     nb = Table("past task", "distance", "shared hyperparameters", title="nearest past tasks")
     for t, d in result.plan.tasks[:10]:

@@ -121,3 +121,45 @@ def test_meta_load_benchmark_small(tmp_path: Path) -> None:
     assert len(list((tmp_path / "metadataset").glob("*.csv"))) == 12
     assert (tmp_path / "metadataset" / ".cache").exists()
     assert 0 < r.cached_load_s and 0 < r.warm_start_s and r.warm_start_total_s >= r.warm_start_s
+
+
+def write_past_fnn_studies(root: Path, datasets: list[str], rows: int = 40) -> None:
+    """Meta-dataset files (the schema orch writes) of past fnn-regression studies on other datasets."""
+    import numpy as np
+
+    from orchestrator.store.export import META_SCHEMA_VERSION
+
+    rng = np.random.default_rng(0)
+    (root / "metadataset").mkdir(parents=True, exist_ok=True)
+    for k, data in enumerate(datasets):
+        lr = 10 ** rng.uniform(-4, -2, rows)
+        neurons = rng.integers(64, 257, rows)
+        mse = 0.4 + 0.1 * (np.log10(lr) + 2.5 + 0.2 * k) ** 2 + 0.0002 * np.abs(neurons - 200) + rng.normal(0, 0.005, rows)
+        pd.DataFrame({
+            "schema_version": META_SCHEMA_VERSION, "study": f"past-{data}", "task": f"fnn-regression:{data}",
+            "job": "fnn-regression", "dataset": data, "objective": "mse", "direction": "minimize", "strategy": "random",
+            "trial_id": [f"{j:04d}" for j in range(rows)], "attempt": 0, "status": "SUCCESS", "value": mse, "cost": mse,
+            "budget": "", "wall_seconds": 5.0, "gpu_hours": 0.0, "finished": 1.79e9, "origin": "random", "config": "{}",
+            "hp:batch_size": rng.integers(16, 65, rows), "hp:layers": rng.integers(2, 5, rows), "hp:learning_rate": lr,
+            "hp:neurons": neurons, "mf:rows": 1000 * (k + 1), "mf:features": 8 + k, "mf:modality": "tabular",
+        }).to_csv(root / "metadataset" / f"past-{data}.csv", index=False)
+
+
+def test_meta_suggest_prints_what_a_study_starts_with(tmp_path: Path) -> None:
+    """`orch meta suggest --seed S` names the past tasks and gives the warm start `orch tune --seed S` records."""
+    from orchestrator.metalearning.suggest import suggest
+
+    root = tmp_path / "r"
+    write_past_fnn_studies(root, ["d1", "d2", "d3"])
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "meta", "suggest", "--job", "fnn-regression",
+                          "--data", "wine-red", "--root", str(root), "--seed", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "warm start (meta-smac)" in out.stdout
+    assert all(f"fnn-regression:{d}" in out.stdout for d in ("d1", "d2", "d3"))
+    shown = suggest("fnn-regression", "wine-red", None, "meta-smac", 3, root, [], {"data": "wine-red"}, seed=1)
+    assert len(shown.plan.configs) == 3
+    loop, _ = prepare(TuneRequest(root=root, study="new", job="fnn-regression", job_options={"data": "wine-red"},
+                                  strategy="meta-smac", trials=4, seed=1))
+    loop.executor.close()
+    assert loop.spec.strategy_options["warm_start"] == shown.plan.configs
+    assert loop.spec.strategy_options["meta_studies"] == ["past-d1", "past-d2", "past-d3"]
