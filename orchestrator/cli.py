@@ -518,7 +518,7 @@ def meta_suggest(
     subsample: SubsampleOpt = None,
     model: ModelOpt = None,
     selector: Annotated[str, typer.Option(help="meta-smac (what meta-smac and meta-bnn start with), portfolio, knn or model.")] = "meta-smac",
-    n: Annotated[int, typer.Option("--n", help="How many configurations (meta-smac and meta-bnn start with 3).")] = 3,
+    n: Annotated[Optional[int], typer.Option("--n", help="How many configurations (default: what a study starts with: 3 for meta-smac, 5 for the others).")] = None,
     root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
     seed: Annotated[int, typer.Option(help="The study's seed (`orch tune --seed`): meta-smac samples candidates.")] = 0,
 ) -> None:
@@ -533,7 +533,7 @@ def meta_suggest(
     console.print(f"task {result.task.name}: {', '.join(f'{k}={fmt_value(v)}' for k, v in result.task.features.items())}")
     nb = Table("past task", "distance", "shared hyperparameters", title="nearest past tasks")
     for t, d in result.plan.tasks[:10]:
-        nb.add_row(t, "?" if d == float("inf") else f"{d:.2f}", str(len(result.shared.get(t, ()))))
+        nb.add_row(t, "?" if d == float("inf") else f"{d:.2f}", str(len(result.plan.shared.get(t, ()))))
     console.print(nb)
     names = list(result.space.keys())
     table = Table("#", *names, "why", title=f"warm start ({result.plan.selector})")

@@ -127,7 +127,7 @@ def write_past_fnn_studies(root: Path, datasets: list[str], rows: int = 40) -> N
     """Meta-dataset files (the schema orch writes) of past fnn-regression studies on other datasets."""
     import numpy as np
 
-    from orchestrator.store.export import META_SCHEMA_VERSION
+    from orchestrator.bench.metaload import study_frame
 
     rng = np.random.default_rng(0)
     (root / "metadataset").mkdir(parents=True, exist_ok=True)
@@ -135,14 +135,11 @@ def write_past_fnn_studies(root: Path, datasets: list[str], rows: int = 40) -> N
         lr = 10 ** rng.uniform(-4, -2, rows)
         neurons = rng.integers(64, 257, rows)
         mse = 0.4 + 0.1 * (np.log10(lr) + 2.5 + 0.2 * k) ** 2 + 0.0002 * np.abs(neurons - 200) + rng.normal(0, 0.005, rows)
-        pd.DataFrame({
-            "schema_version": META_SCHEMA_VERSION, "study": f"past-{data}", "task": f"fnn-regression:{data}",
-            "job": "fnn-regression", "dataset": data, "objective": "mse", "direction": "minimize", "strategy": "random",
-            "trial_id": [f"{j:04d}" for j in range(rows)], "attempt": 0, "status": "SUCCESS", "value": mse, "cost": mse,
-            "budget": "", "wall_seconds": 5.0, "gpu_hours": 0.0, "finished": 1.79e9, "origin": "random", "config": "{}",
-            "hp:batch_size": rng.integers(16, 65, rows), "hp:layers": rng.integers(2, 5, rows), "hp:learning_rate": lr,
-            "hp:neurons": neurons, "mf:rows": 1000 * (k + 1), "mf:features": 8 + k, "mf:modality": "tabular",
-        }).to_csv(root / "metadataset" / f"past-{data}.csv", index=False)
+        frame = study_frame(f"past-{data}", "fnn-regression", data, "mse", "minimize", mse,
+                            hps={"batch_size": rng.integers(16, 65, rows), "layers": rng.integers(2, 5, rows),
+                                 "learning_rate": lr, "neurons": neurons},
+                            features={"rows": 1000 * (k + 1), "features": 8 + k, "modality": "tabular"})
+        frame.to_csv(root / "metadataset" / f"past-{data}.csv", index=False)
 
 
 def test_meta_suggest_prints_what_a_study_starts_with(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,22 @@ class MetaLoadTimes:
     smac_import_s: float
 
 
+def study_frame(study: str, job: str, dataset: str, objective: str, direction: str, values: np.ndarray,
+                hps: dict[str, Any], features: dict[str, Any], strategy: str = "random",
+                wall_seconds: Any = 5.0) -> pd.DataFrame:
+    """A past study's successful trials in the meta-dataset schema (what `orch tune` writes), from
+    arrays of values and hyperparameters: synthetic meta-datasets for benchmarks and tests."""
+    n = len(values)
+    return pd.DataFrame({
+        "schema_version": META_SCHEMA_VERSION, "study": study, "task": f"{job}:{dataset}", "job": job,
+        "dataset": dataset, "objective": objective, "direction": direction, "strategy": strategy,
+        "trial_id": [f"{j:04d}" for j in range(n)], "attempt": 0, "status": "SUCCESS", "value": values,
+        "cost": values if direction == "minimize" else -np.asarray(values), "budget": "", "wall_seconds": wall_seconds,
+        "gpu_hours": 0.0, "finished": 1.79e9, "origin": strategy, "config": "{}",
+        **{f"hp:{k}": v for k, v in hps.items()}, **{f"mf:{k}": v for k, v in features.items()},
+    })
+
+
 def write_meta(root: Path, rows: int, studies: int, tasks: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     folder = root / "metadataset"
@@ -58,16 +75,12 @@ def write_meta(root: Path, rows: int, studies: int, tasks: int, seed: int = 0) -
         best_lr = 10 ** (-3.5 + 0.05 * t)
         acc = 0.95 - 0.08 * (np.log10(lr) - np.log10(best_lr)) ** 2 - 0.1 * drop - 0.05 * (opt == "sgd")
         acc += rng.normal(0, 0.01, per)
-        df = pd.DataFrame({
-            "schema_version": META_SCHEMA_VERSION, "study": f"bench-{i:05d}", "task": f"mlp:ds{t:03d}",
-            "job": "mlp", "dataset": f"ds{t:03d}", "objective": "accuracy", "direction": "maximize",
-            "strategy": "smac", "trial_id": [f"{j:04d}" for j in range(per)], "attempt": 0, "status": "SUCCESS",
-            "value": acc, "cost": -acc, "budget": "", "wall_seconds": rng.uniform(10, 100, per), "gpu_hours": 0.0,
-            "finished": 1.79e9, "origin": "model", "config": "{}", "hp:learning_rate": lr, "hp:batch_size": bs,
-            "hp:hidden_units": hu, "hp:layers": layers, "hp:dropout": drop, "hp:optimizer": opt,
-            "mf:rows": 1000 * (1 + t), "mf:features": 10 + t % 7, "mf:classes": 2 + t % 5,
-            "mf:class_entropy": 0.5 + (t % 3) / 3, "mf:modality": "tabular", "mf:family": "mlp",
-        })
+        df = study_frame(f"bench-{i:05d}", "mlp", f"ds{t:03d}", "accuracy", "maximize", acc, strategy="smac",
+                         wall_seconds=rng.uniform(10, 100, per),
+                         hps={"learning_rate": lr, "batch_size": bs, "hidden_units": hu, "layers": layers,
+                              "dropout": drop, "optimizer": opt},
+                         features={"rows": 1000 * (1 + t), "features": 10 + t % 7, "classes": 2 + t % 5,
+                                   "class_entropy": 0.5 + (t % 3) / 3, "modality": "tabular", "family": "mlp"})
         df.to_csv(folder / f"bench-{i:05d}.csv", index=False)
 
 

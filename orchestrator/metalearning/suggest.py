@@ -17,13 +17,12 @@ class Suggestion:
     task: Task
     space: Any
     plan: WarmStartPlan
-    shared: dict[str, tuple[str, ...]]
 
 
-def suggest(job: str | None, data: str | None, space: str | None, selector: str, n: int, root: Path,
+def suggest(job: str | None, data: str | None, space: str | None, selector: str, n: int | None, root: Path,
             extra_roots: list[str], options: dict[str, Any], seed: int = 0) -> Suggestion:
     from jobs.registry import DEFAULT_JOB, get_job, presets
-    from orchestrator.metalearning.selectors import SELECTORS, ranked_neighbours, relevant
+    from orchestrator.metalearning.selectors import SELECTORS
     from orchestrator.session import _dataset_label
     from orchestrator.space import load_space
 
@@ -34,7 +33,9 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
     features = clean_features(dict(getattr(info.load(), "task_features", lambda o: {})(options)))
     task = Task(info.name, _dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
     meta = load_meta(meta_roots(root, extra_roots), exclude_study=None)
-    p = plan(meta, cs, task, selector, n=n, seed=seed)
-    rel = relevant(meta, cs)
-    shared = {nb.task: nb.shared for nb in ranked_neighbours(rel, features, cs)} if len(rel.ok) else {}
-    return Suggestion(task, cs, p, shared)
+    if n is None:  # what a study with this selector starts with
+        from orchestrator.metalearning.warmstart import WARM_CONFIGS
+        from orchestrator.strategies import META_WARM_CONFIGS
+
+        n = META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS
+    return Suggestion(task, cs, plan(meta, cs, task, selector, n=n, seed=seed))

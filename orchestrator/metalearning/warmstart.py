@@ -27,6 +27,7 @@ class WarmStartPlan:
     reasons: list[str]
     tasks: list[tuple[str, float]] = field(default_factory=list)  # (task, distance) it learned from
     problems: list[str] = field(default_factory=list)
+    shared: dict[str, tuple[str, ...]] = field(default_factory=dict)  # task -> hyperparameters shared with the space
 
     def to_options(self) -> dict[str, Any]:
         return {"warm_start": self.configs, "warm_reasons": self.reasons, "warm_selector": self.selector,
@@ -55,4 +56,5 @@ def plan(meta: MetaData, space: ConfigurationSpace, task: Task | None, selector:
     else:
         ws = fn(meta, features, space, n=n)
     nbs = ws.neighbours or ranked_neighbours(meta, features, space)
-    return WarmStartPlan(selector, ws.configs, ws.reasons, [(nb.task, nb.distance) for nb in nbs], list(meta.problems))
+    return WarmStartPlan(selector, ws.configs, ws.reasons, [(nb.task, nb.distance) for nb in nbs], list(meta.problems),
+                         {nb.task: nb.shared for nb in nbs})
