@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from orchestrator.errors import ConfigError
 from orchestrator.optimizers.base import Optimizer
@@ -133,7 +132,7 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     from smac.acquisition.function import EI
 
     from orchestrator.metalearning.bnn_meta import meta_state
-    from orchestrator.metalearning.prior import build_prior, candidate_vectors
+    from orchestrator.metalearning.prior import build_prior
     from orchestrator.optimizers.smac import SmacOptimizer
     from orchestrator.optimizers.smac_bnn import DNGOModel, MetaBNNModel
     from orchestrator.optimizers.transfer import TransferSmac
@@ -156,22 +155,18 @@ def _meta_bnn(ctx: StrategyContext) -> Optimizer:
     if state is None and prior is None and not warm:  # no past tasks to learn from: the plain BNN
         return _bnn(ctx)
     n_warm = int(ctx.options.get("warm_configs", META_WARM_CONFIGS))
-    origin = "meta: portfolio"
     if state is None:  # too few past tasks to pre-train on (one): the plain network
         model: Any = DNGOModel(ctx.space, seed=ctx.seed)
         encoder = None
     else:
         model = MetaBNNModel(ctx.space, state, y_transform=state["y_transform"], seed=ctx.seed)
         encoder = _warp_encoder(*state["warp"])
-        if warm is None and (prior is None or n_warm <= 1):  # the configuration the pre-trained network likes best
-            x, configs = candidate_vectors(ctx.space, ctx.meta, ctx.seed)
-            warm, origin = [configs[int(np.argmin(model.prior_predict(x)))]], "meta: bnn prior"
 
     def network(first: list[dict[str, Any]]) -> Optimizer:
         return SmacOptimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, model=model,
                              acquisition=EI(log=False), encoder=encoder, retrain_after=1,
                              random_probability=float(ctx.options.get("random_probability", 0.0)),
-                             initial_configs=list(first), initial_origin=origin, n_initial=0)
+                             initial_configs=list(first), initial_origin="meta: portfolio", n_initial=0)
 
     return TransferSmac(ctx.space, prior, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, n_warm=n_warm,
                         warm=list(warm) if warm is not None else None, inner=network)

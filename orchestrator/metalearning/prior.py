@@ -217,29 +217,6 @@ class ModelPrior(SourcePrior):
         return np.vstack([self._pool_x, smac_vectors(self.space, fresh)]), configs
 
 
-def candidate_vectors(space: ConfigurationSpace, meta: MetaData | None, seed: int = 0,
-                      samples: int = 2000) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Configurations to rank zero-shot: the whole grid of a finite space, else random samples of the
-    space plus the past tasks' best configurations (projected)."""
-    from ConfigSpace import Configuration
-    from ConfigSpace import ConfigurationSpace as CS
-
-    from orchestrator.space import config_to_dict
-
-    size = grid_size(space)
-    if size is not None and size <= 50_000:
-        sizes = [_size(hp) for hp in space.values()]
-        idx = np.stack(np.unravel_index(np.arange(size), sizes), axis=1).astype(float)
-        return idx, [config_to_dict(Configuration(space, vector=v)) for v in idx]
-    sampler = CS.from_serialized_dict(space.to_serialized_dict())
-    sampler.seed(seed)
-    configs = [config_to_dict(c) for c in sampler.sample_configuration(samples)]
-    if meta is not None and len(meta.ok):
-        for t in meta.task_names():
-            configs += [p for p in (project(c, space) for c in meta.best_configs(t, 20)) if p]
-    return smac_vectors(space, configs), configs
-
-
 def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
                 target: dict[str, Any] | None = None) -> SourcePrior | None:
     """The grid prior for finite spaces, else the model prior; None without related past tasks."""

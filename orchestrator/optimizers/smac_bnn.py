@@ -326,11 +326,6 @@ class MetaBNNModel(AbstractModel):
         var = np.maximum(v * self.y_transform[1] ** 2, 1e-12)
         return mean[:, None], (var[:, None] if covariance_type is not None else None)
 
-    def prior_predict(self, X: np.ndarray) -> np.ndarray:
-        """Prior-mean prediction (average meta-train task, raw units); e.g. to choose a first configuration."""
-        Phi = numpy_features(self.ms["params"], self.ms["activation"], self._enc(X))
-        return Phi @ self._w0 * self.y_transform[1] + self.y_transform[0]
-
 
 # ---------------------------------------------------------------------------------------------------
 # A fixed output warping for SMAC (used by the meta-learned model: the same map in every task)
