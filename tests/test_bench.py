@@ -165,3 +165,17 @@ def test_a_killed_benchmark_worker_costs_a_fresh_pool_not_the_run() -> None:
     assert all(len(r.rows) == 5 for r in results)
     again = run_all(specs[:2], workers=1)
     assert [r.rows for r in again] == [r.rows for r in results[:2]]
+
+
+def test_the_committed_real_job_table_is_a_suite() -> None:
+    """results/benchmarks/tables holds the table behind the README's real-job figures: 6 datasets x 128
+    configurations of fnn-regression (15 epochs), so `orch bench run --suite` reruns them without training."""
+    path = Path(__file__).resolve().parents[1] / "results/benchmarks/tables/fnn-regression-table.csv"
+    suite = load_suite(str(path))
+    assert len(suite.tasks) == 6 and sorted(len(t.configs) for t in suite.tasks.values()) == [128] * 6
+    assert all(np.isfinite(t.objective).all() and (t.cost > 0).all() for t in suite.tasks.values())
+    assert set(suite.space.keys()) == {"learning_rate", "batch_size", "neurons", "layers"}
+    r = run_one(RunSpec(str(path), "wine-red", "meta-smac", 0, 6))
+    assert [row["origin"] for row in r.rows[:3]] == ["meta: portfolio"] * 3
+    regrets = [row["regret"] for row in r.rows]
+    assert regrets == sorted(regrets, reverse=True) and 0 <= regrets[-1] < regrets[0]
