@@ -118,7 +118,7 @@ def tune(
     space: SpaceOpt = None,
     strategy: Annotated[str, typer.Option(help="auto (meta-smac when the meta-dataset holds related tasks, else smac), smac, meta-smac, random, grid, ...")] = "auto",
     trials: TrialsOpt = None,
-    parallel: ParallelOpt = 1,
+    parallel: Annotated[Optional[int], typer.Option(help="Trials running at once (default 1; with --resume, changes the study's).")] = None,
     seed: SeedOpt = 0,
     resume: Annotated[Optional[str], typer.Option(help="Continue the named study.")] = None,
     objective: ObjectiveOpt = None,

@@ -30,7 +30,7 @@ class TuneRequest:
     space: str | None = None
     strategy: str = "smac"
     trials: int | None = None
-    parallel: int = 1
+    parallel: int | None = None  # None: 1 for a new study, the study's own on resume
     seed: int = 0
     resume: str | None = None
     objective: str | None = None
@@ -120,7 +120,7 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         executor_options = options.to_dict()
     spec = StudySpec(
         name=study, task=task, job=job, strategy=req.strategy, seed=req.seed,
-        n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel, max_retries=req.max_retries,
+        n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel or 1, max_retries=req.max_retries,
         budget=req.budget if req.budget is not None else (float(req.epochs) if req.epochs else None),
         executor={"kind": executor_kind, **executor_options},
         strategy_options={"grid_points": req.grid_points, **fidelity, **req.strategy_options},
@@ -144,6 +144,9 @@ def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
     if req.trials and req.trials != store.spec.n_trials:
         notes.append(f"target changed from {store.spec.n_trials} to {req.trials} trials")
         store.update_spec(store.spec.with_trials(req.trials))
+    if req.parallel and req.parallel != store.spec.parallel:
+        notes.append(f"trials at once changed from {store.spec.parallel} to {req.parallel}")
+        store.update_spec(replace(store.spec, parallel=req.parallel))
     spec = store.spec
     executor = make_executor(spec, req.root)
     optimizer = study_optimizer(spec, store.load_space(), req.root)
@@ -360,7 +363,7 @@ def write_sbatch(req: TuneRequest, source: str, csv_file: Path | None) -> Any:
         for rec in store.state().records.values():  # never the same configuration twice in a study
             optimizer.pending(Suggestion(rec.trial.config, rec.trial.budget, rec.trial.origin, rec.trial.seed))
     try:
-        return write_array(store, optimizer, n, req.parallel, options, source, configs, executor.max_array)
+        return write_array(store, optimizer, n, req.parallel or 1, options, source, configs, executor.max_array)
     finally:
         if optimizer is not None:
             optimizer.close()

@@ -108,3 +108,27 @@ def test_a_second_controller_on_the_same_study_is_refused(tmp_path: Path, quad_s
         out, err = ctl.communicate(timeout=120)
     assert ctl.returncode == 130, err
     assert f"orch tune --resume {study} --root {root}" in out
+
+
+def test_resume_can_change_trials_at_once(tmp_path: Path, quad_space: Path) -> None:
+    """`orch tune --resume S --parallel N` runs the rest N at a time (and records it); without --parallel
+    a resume keeps the study's own."""
+    import json
+
+    root, log = tmp_path / "r", tmp_path / "runs.log"
+    base = [*orch_cmd(), "tune", "--root", str(root)]
+    first = subprocess.run([*base, "--study", "p", "--strategy", "random", "--command", quad_command(f"--log {log}"),
+                            "--space", str(quad_space), "--objective", "loss", "--minimize", "--trials", "2"],
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    spec = root / "studies" / "p" / "study.json"
+    assert json.loads(spec.read_text())["parallel"] == 1
+    more = subprocess.run([*base, "--resume", "p", "--trials", "6", "--parallel", "3"], capture_output=True,
+                          text=True, timeout=300)
+    assert more.returncode == 0, more.stderr
+    assert "trials at once changed from 1 to 3" in more.stdout + more.stderr
+    assert json.loads(spec.read_text())["parallel"] == 3
+    again = subprocess.run([*base, "--resume", "p", "--trials", "7"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(spec.read_text())["parallel"] == 3
+    assert len(log.read_text().splitlines()) == 7

@@ -45,7 +45,7 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         label = _dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
         opts = {**(job_options or {}), "data": data}
-        resume = TuneRequest(root=root, resume=name, max_failures=len(configs) + 1)
+        resume = TuneRequest(root=root, resume=name, parallel=parallel, max_failures=len(configs) + 1)
         if not StudyPaths(root, name).study.exists():
             req = TuneRequest(root=root, study=name, job=job, space=space_file, strategy="pool", trials=len(configs),
                               parallel=parallel, seed=seed, epochs=epochs, executor=executor,
