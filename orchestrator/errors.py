@@ -39,3 +39,9 @@ class TrialCrashed(OrchError):
     def __init__(self, message: str, logs: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.logs = logs
+
+
+class Interrupted(OrchError):
+    """Stopped by Ctrl-C or SIGTERM (scancel) after a clean stop; says how to carry on."""
+
+    exit_code = 130

@@ -179,3 +179,28 @@ def test_the_committed_real_job_table_is_a_suite() -> None:
     assert [row["origin"] for row in r.rows[:3]] == ["meta: portfolio"] * 3
     regrets = [row["regret"] for row in r.rows]
     assert regrets == sorted(regrets, reverse=True) and 0 <= regrets[-1] < regrets[0]
+
+
+def test_sigterm_stops_the_whole_table_and_a_rerun_carries_on(tmp_path: Path) -> None:
+    """SIGTERM (scancel, kill) to `orch bench build-table` stops cleanly with exit 130 and does not go
+    on to the next dataset; the same command then finishes the table."""
+    import signal
+    import time
+
+    root, out = tmp_path / "results", tmp_path / "t.csv"
+    cmd = [sys.executable, "-m", "orchestrator.cli", "bench", "build-table", "--job", "branin", "--datasets", "a,b",
+           "--pool", "16", "--grid-points", "0", "--out", str(out), "--root", str(root), "--parallel", "1"]
+    p = subprocess.Popen([*cmd, "--job-option", "sleep=0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    studies = root / "studies"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(studies.glob("*-a-*/trials/*/result.json"))) < 2:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and not list(studies.glob("*-b-*")) and not out.exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    assert len(table) == 32 and (table["status"] == "SUCCESS").all()

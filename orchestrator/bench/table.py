@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, Interrupted
 from orchestrator.executors.profile import SlurmOptions
 from orchestrator.store.atomic import atomic_write_text
 from orchestrator.store.paths import StudyPaths
@@ -57,7 +57,8 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
             if reused and reporter_for is None:
                 print(f"[orch] {name}: {reused} trials reused from a smaller pool of the same table")
         loop, notes = prepare(resume, reporter_for(name) if reporter_for else None)
-        loop.run(notes)
+        if loop.run(notes).interrupted:  # Ctrl-C or SIGTERM stops the whole table, not one dataset's study
+            raise Interrupted(f"table interrupted in study {name}; the same command carries on from there")
         studies[label] = name
         features[label] = loop.spec.task.features
     rows = []
