@@ -141,13 +141,15 @@ def _create(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
 def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, list[str]]:
     store = StudyStore.open(req.root, req.resume or "")
     notes = [f"resuming study '{store.spec.name}'"]
-    if req.trials and req.trials != store.spec.n_trials:
-        notes.append(f"target changed from {store.spec.n_trials} to {req.trials} trials")
-        store.update_spec(store.spec.with_trials(req.trials))
-    if req.parallel and req.parallel != store.spec.parallel:
-        notes.append(f"trials at once changed from {store.spec.parallel} to {req.parallel}")
-        store.update_spec(replace(store.spec, parallel=req.parallel))
     spec = store.spec
+    if req.trials and req.trials != spec.n_trials:
+        notes.append(f"target changed from {spec.n_trials} to {req.trials} trials")
+        spec = spec.with_trials(req.trials)
+    if req.parallel and req.parallel != spec.parallel:
+        notes.append(f"trials at once changed from {spec.parallel} to {req.parallel}")
+        spec = replace(spec, parallel=req.parallel)
+    if spec != store.spec:
+        store.update_spec(spec)
     executor = make_executor(spec, req.root)
     optimizer = study_optimizer(spec, store.load_space(), req.root)
     return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures), notes

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-
 from orchestrator.errors import ConfigError
 from orchestrator.optimizers.base import Optimizer
 

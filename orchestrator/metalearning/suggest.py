@@ -33,9 +33,8 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
     features = clean_features(dict(getattr(info.load(), "task_features", lambda o: {})(options)))
     task = Task(info.name, _dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
     meta = load_meta(meta_roots(root, extra_roots), exclude_study=None)
-    if n is None:  # what a study with this selector starts with
-        from orchestrator.metalearning.warmstart import WARM_CONFIGS
-        from orchestrator.strategies import META_WARM_CONFIGS
+    if n is None:  # what a study of a strategy with this selector starts with
+        from orchestrator.strategies import SELECTOR_OF, STRATEGIES
 
-        n = META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS
+        n = STRATEGIES[next(s for s, sel in SELECTOR_OF.items() if sel == selector)].warm_configs
     return Suggestion(task, cs, plan(meta, cs, task, selector, n=n, seed=seed))
