@@ -158,6 +158,21 @@ def test_crash_and_unknown_partition(tmp_path: Path, quad_space: Path) -> None:
         assert not (root / "studies" / "bad").exists()
 
 
+def test_a_job_that_fails_before_the_trial_starts_is_retried(tmp_path: Path, quad_space: Path) -> None:
+    """A job that ends FAILED before orch's worker ran (here a setup line exits; on a real cluster srun
+    failing to launch on a dying node) is not the trial's crash: it is retried, then recorded as such."""
+    root = tmp_path / "r"
+    p = orch("tune", "--partition", "gpu", "--strategy", "random", "--trials", "1", "--root", str(root),
+             "--study", "nolaunch", "--command", quad_command(), "--space", str(quad_space), "--objective", "loss",
+             "--minimize", "--setup", "exit 7", "-q")
+    assert p.returncode != 0 and "the first 1 trials all crashed" in p.stderr  # every trial: a broken set-up
+    (row,) = rows(root, "nolaunch")
+    assert row["status"] == "CRASHED" and row["attempt"] == "2", row  # two retries
+    assert "LAUNCH_FAILED" in row["error"] and "before the trial started (exit code 7:0)" in row["error"]
+    assert "after 3 attempts" in row["error"]
+    assert not (root / "studies" / "nolaunch" / "trials" / "0000" / "started.json").exists()
+
+
 def test_scancel_is_recorded_cancelled(tmp_path: Path, quad_space: Path) -> None:
     root, study = tmp_path / "r", uniq("cancel")
     ctl = subprocess.Popen([*orch_cmd(), "tune", "--partition", "cpu", "--strategy", "random", "--trials", "2",

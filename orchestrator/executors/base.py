@@ -42,7 +42,8 @@ class Outcome:
 
     @property
     def retryable(self) -> bool:
-        return self.state in ("TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED", "LOST")
+        return self.state in ("TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED", "LOST",
+                              "LAUNCH_FAILED")
 
 
 class Executor(ABC):

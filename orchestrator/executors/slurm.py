@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -314,10 +315,15 @@ class SlurmExecutor(Executor):
     def _outcome(self, run: _Run, state: str) -> Outcome:
         h = run.handle
         detail = ""
+        if state == "FAILED" and not run.paths.result.exists() and not _worker_started(run):
+            # the job failed before orch's worker ran any of the trial: srun could not launch the step
+            # (slurmd died on a failing node, a broken node): not the trial's fault, so it is retried
+            state = "LAUNCH_FAILED"
         if state != "COMPLETED" or not run.paths.result.exists():
             log = tail(self.log_path(run.job_id, "err"))
             code = f" (exit code {run.exit_code})" if run.exit_code and run.exit_code != "0:0" else ""
-            detail = f"SLURM job {run.job_id} ended {state}{code} without a result file"
+            ended = "FAILED before the trial started" if state == "LAUNCH_FAILED" else f"ended {state}"
+            detail = f"SLURM job {run.job_id} {ended}{code} without a result file"
             if log:
                 detail += f"; log tail ({self.log_path(run.job_id, 'err')}):\n{log}"
         status = TrialStatus.SUCCESS if state == "COMPLETED" and run.paths.result.exists() else status_from_slurm(state)
@@ -370,3 +376,15 @@ def _quote(arg: str) -> str:
 def orch_argv(args: list[str]) -> list[str]:
     """How to run orch again inside a job: this interpreter, this package."""
     return [sys.executable, "-m", "orchestrator.cli", *args]
+
+
+def _worker_started(run: _Run) -> bool:
+    """Did orch's worker start this attempt of the trial (its started.json names the attempt)?"""
+    path = run.paths.started
+    refresh(path)
+    try:
+        return int(json.loads(path.read_text()).get("attempt", -1)) == run.handle.attempt
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, AttributeError, TypeError):
+        return True  # there but unreadable: the worker got that far

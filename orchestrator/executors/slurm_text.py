@@ -22,6 +22,7 @@ _STATE_TO_STATUS: dict[str, TrialStatus] = {
     "SPECIAL_EXIT": TrialStatus.CRASHED, "REVOKED": TrialStatus.CANCELLED, "DEADLINE": TrialStatus.TIMEOUT,
     "TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED, "NODE_FAIL": TrialStatus.PREEMPTED,
     "CANCELLED": TrialStatus.CANCELLED,
+    "LAUNCH_FAILED": TrialStatus.CRASHED,  # orch's own: FAILED before the worker started (retried)
 }
 
 

@@ -32,6 +32,11 @@ class TrialPaths:
         return self.dir / "result.json"
 
     @property
+    def started(self) -> Path:
+        """Written by the worker before the trial's code runs (which attempt, job, node)."""
+        return self.dir / "started.json"
+
+    @property
     def metrics(self) -> Path:
         """Where a command job writes its metrics ($ORCH_RESULT_FILE)."""
         return self.dir / "metrics.json"
