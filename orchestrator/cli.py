@@ -121,6 +121,7 @@ def tune(
     parallel: Annotated[Optional[int], typer.Option(help="Trials running at once (default 1; with --resume, changes the study's).")] = None,
     seed: SeedOpt = 0,
     resume: Annotated[Optional[str], typer.Option(help="Continue the named study.")] = None,
+    retry_crashed: Annotated[bool, typer.Option("--retry-crashed", help="With --resume: run the study's crashed trials again.")] = False,
     objective: ObjectiveOpt = None,
     minimize: MinimizeOpt = None,
     epochs: EpochsOpt = None,
@@ -166,7 +167,7 @@ def tune(
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
         slurm=slurm, profile=profile, job_options=_job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
         fixed=_kv(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
-        min_budget=min_budget, max_budget=max_budget, eta=eta,
+        min_budget=min_budget, max_budget=max_budget, eta=eta, retry_crashed=retry_crashed,
     )
     loop, notes = prepare(req, RichReporter(quiet=quiet))
     if detach:
@@ -308,6 +309,7 @@ def bench_build_table(
     model: ModelOpt = None,
     job_option: JobOptionOpt = None,
     space: Annotated[Optional[str], typer.Option(help="Space file (YAML/JSON) of the job's hyperparameters instead of its preset.")] = None,
+    retry_crashed: Annotated[bool, typer.Option("--retry-crashed", help="Run the table's crashed trials again (e.g. after fixing a dataset path).")] = False,
 ) -> None:
     """Build a real-job lookup table for `orch bench run --suite TABLE.csv`."""
     from orchestrator.bench.table import build_table
@@ -318,7 +320,8 @@ def bench_build_table(
     path = build_table(job, names, out, root, pool=pool, grid_points=grid_points, seed=seed, parallel=parallel,
                        executor=executor, slurm=SlurmOptions(partition=partition),
                        job_options=_job_options(job_option, None, subsample, model), epochs=epochs,
-                       reporter_for=lambda name: RichReporter(quiet=True), space_file=space)
+                       reporter_for=lambda name: RichReporter(quiet=True), space_file=space,
+                       retry_crashed=retry_crashed)
     console.print(f"orch: wrote {path} and {path.with_suffix('.json')}")
 
 

@@ -52,6 +52,7 @@ class TuneRequest:
     min_budget: float | None = None
     max_budget: float | None = None
     eta: int = 3
+    retry_crashed: bool = False  # resume only: crashed trials run again
 
 
 DEFAULT_TRIALS = 20
@@ -61,6 +62,8 @@ def prepare(req: TuneRequest, reporter: Reporter | None = None) -> tuple[StudyLo
     """Build (or reopen) the study and everything that runs it. Returns the loop and start-up notes."""
     if req.resume:
         return _resume(req, reporter)
+    if req.retry_crashed:
+        raise ConfigError("--retry-crashed: only with --resume (a new study has no crashed trials)")
     return _create(req, reporter)
 
 
@@ -152,7 +155,8 @@ def _resume(req: TuneRequest, reporter: Reporter | None) -> tuple[StudyLoop, lis
         store.update_spec(spec)
     executor = make_executor(spec, req.root)
     optimizer = study_optimizer(spec, store.load_space(), req.root)
-    return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures), notes
+    return StudyLoop(store, executor, optimizer, reporter, max_failures=req.max_failures,
+                     retry_crashed=req.retry_crashed), notes
 
 
 def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudySpec, list[str], Any]:

@@ -85,7 +85,8 @@ class StudyLoop:
     def __init__(self, store: StudyStore, executor: Executor, optimizer: Optimizer,
                  reporter: Reporter | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, max_failures: int | None = None,
-                 export_interval: float = 1.0, cancel_on_interrupt: bool | None = None) -> None:
+                 export_interval: float = 1.0, cancel_on_interrupt: bool | None = None,
+                 retry_crashed: bool = False) -> None:
         self.store = store
         self.spec = store.spec
         self.executor = executor
@@ -94,6 +95,8 @@ class StudyLoop:
         self.sleep = sleep
         self.clock = clock
         self.max_failures = max_failures if max_failures is not None else min(5, self.spec.n_trials)
+        self.retry_crashed = retry_crashed
+        self._run_ok = self._run_crashed = 0  # trials finished since this controller started
         self.export_interval = export_interval
         self.cancel_on_interrupt = executor.cancel_on_interrupt if cancel_on_interrupt is None else cancel_on_interrupt
         self.records: dict[str, TrialRecord] = {}
@@ -104,6 +107,7 @@ class StudyLoop:
         self._last_export = 0.0
         self._dirty = False
         self._next_number = 0
+        self._resumed = False
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -111,7 +115,7 @@ class StudyLoop:
         notes = list(notes or [])
         outcome = TuneOutcome(self.spec.name, self.progress, notes=notes)
         with self.store.locked(), _sigterm_as_interrupt():
-            resumed = self._restore()
+            resumed = self._resumed = self._restore()
             self.reporter.started(self.store, resumed, notes)
             self.store.journal.append("resumed" if resumed else "started", target=self.spec.n_trials)
             try:
@@ -159,6 +163,10 @@ class StudyLoop:
     def _restore(self) -> bool:
         state = self.store.state()
         self.records = state.records
+        again = 0
+        if self.retry_crashed:
+            again = self._run_again([rec for rec in self.records.values()
+                                     if rec.result is not None and rec.result.status is TrialStatus.CRASHED])
         self._next_number = state.next_trial_number()
         for rec in self.records.values():
             sug = _suggestion(rec.trial)
@@ -172,9 +180,12 @@ class StudyLoop:
                 continue
             trial = rec.trial
             result = self.store.read_result(trial.trial_id)
-            if result is not None:  # finished while no controller was running
+            if result is not None and self.retry_crashed and result.status is TrialStatus.CRASHED:
+                again += self._run_again([rec])  # crashed while no controller was running
+                self.retry_queue.append(rec.trial)
+            elif result is not None:  # finished while no controller was running
                 self._finish(trial, result)
-            elif rec.handle is None:  # asked, never submitted
+            elif rec.handle is None:  # asked, never submitted (or a crashed trial to run again)
                 self.retry_queue.append(trial)
             else:
                 paths = self.store.trial_paths(trial.trial_id)
@@ -184,8 +195,19 @@ class StudyLoop:
                     self.in_flight[trial.trial_id] = trial
                     self._on_outcome(Outcome(trial.trial_id, trial.attempt, "LOST", TrialStatus.CRASHED,
                                              detail="job not found after the controller restarted"))
+        if again:
+            self.reporter.note(f"{again} crashed trials run again")
         self.progress.running = len(self.in_flight)
         return bool(self.records)
+
+    def _run_again(self, crashed: list[TrialRecord]) -> int:
+        """`--retry-crashed`: crashed trials run again as a new attempt of the same trial (the crashed
+        attempt's result is kept beside it), e.g. after fixing what made them crash."""
+        for rec in crashed:
+            self.store.record_retry(rec.trial, "CRASHED: run again (--retry-crashed)")
+            rec.retries.append("CRASHED")
+            rec.trial, rec.result, rec.handle = rec.trial.retried(), None, None
+        return len(crashed)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -314,6 +336,8 @@ class StudyLoop:
         rec.trial, rec.result = trial, result
         self.optimizer.tell(_suggestion(trial), self._cost(result))
         self._count(trial, result)
+        self._run_ok += result.ok
+        self._run_crashed += result.status is TrialStatus.CRASHED
         self.progress.running = len(self.in_flight)
         self._dirty = True
         self.reporter.trial_finished(trial, result)
@@ -334,13 +358,15 @@ class StudyLoop:
         return self.spec.task.cost(result.objective) if result.ok and result.objective is not None else None
 
     def _check_failures(self) -> None:
-        p = self.progress
-        if p.best_value is None and p.crashed >= self.max_failures:  # cancellations are not the job's fault
+        # the first trials since the controller started all crashed (cancellations are not the job's
+        # fault): a broken job or environment (a dataset not found, a missing module), also on a resume
+        if self._run_ok == 0 and self._run_crashed >= self.max_failures:
             last = next((r.result for r in reversed(list(self.records.values()))
                          if r.result is not None and r.result.status is TrialStatus.CRASHED), None)
             detail = (last.error.strip().splitlines() or [""])[-1] if last else ""
             raise TooManyFailures(
-                f"study '{self.spec.name}': the first {p.crashed} trials all crashed, stopping "
+                f"study '{self.spec.name}': the first {self._run_crashed} trials {'of this run ' if self._resumed else ''}"
+                f"all crashed, stopping "
                 f"(last error: {detail[:300]}); see {self.store.paths.trials_csv}"
             )
 

@@ -132,3 +132,51 @@ def test_resume_can_change_trials_at_once(tmp_path: Path, quad_space: Path) -> N
     assert again.returncode == 0, again.stderr
     assert json.loads(spec.read_text())["parallel"] == 3
     assert len(log.read_text().splitlines()) == 7
+
+
+def test_a_broken_environment_on_resume_stops_and_retry_crashed_runs_them_again(tmp_path: Path, quad_space: Path) -> None:
+    """A resume whose first trials all crash (here the training script went missing, like a dataset
+    path or a module not loaded in the new shell) stops with the last error, even though the study
+    had successes; fixed, `--resume S --retry-crashed` runs the crashed trials again as new attempts
+    and the study ends with every trial a success, the crashed attempts kept beside them."""
+    import json
+    import re
+    import shutil
+    import sys
+
+    from conftest import SCRIPTS
+
+    root, script = tmp_path / "r", tmp_path / "train.py"
+    shutil.copy(SCRIPTS / "quadratic.py", script)
+    base = [*orch_cmd(), "tune", "--root", str(root)]
+    first = subprocess.run([*base, "--study", "env", "--strategy", "random", "--command",
+                            f"{sys.executable} {script} --x {{x}} --y {{y}}", "--space", str(quad_space),
+                            "--objective", "loss", "--minimize", "--trials", "3"], capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    script.unlink()
+    broken = subprocess.run([*base, "--resume", "env", "--trials", "20", "--parallel", "2"], capture_output=True,
+                            text=True, timeout=300)
+    assert broken.returncode != 0
+    assert re.search(r"the first [56] trials of this run all crashed", broken.stderr) and "train.py" in broken.stderr
+    statuses = collections.Counter(r["status"] for r in csv.DictReader(open(root / "studies" / "env" / "trials.csv")))
+    assert statuses["SUCCESS"] == 3 and 5 <= statuses["CRASHED"] <= 6 and sum(statuses.values()) < 20
+    shutil.copy(SCRIPTS / "quadratic.py", script)
+    fixed = subprocess.run([*base, "--resume", "env", "--retry-crashed"], capture_output=True, text=True, timeout=300)
+    assert fixed.returncode == 0, fixed.stderr
+    again = int(re.search(r"(\d+) crashed trials run again", fixed.stdout + fixed.stderr).group(1))  # type: ignore[union-attr]
+    assert again >= statuses["CRASHED"]  # and one in flight at the stop whose crash nobody recorded yet
+    rows = list(csv.DictReader(open(root / "studies" / "env" / "trials.csv")))
+    assert len(rows) == 20 and {r["status"] for r in rows} == {"SUCCESS"}
+    assert len({(r["hp:x"], r["hp:y"]) for r in rows}) == 20
+    kept = sorted((root / "studies" / "env" / "trials").glob("*/result.attempt*.json"))
+    assert len(kept) == again
+    assert all(json.loads(p.read_text())["status"] == "CRASHED" for p in kept)
+    assert {int(r["attempt"]) for r in rows} == {0, 1}
+
+
+def test_retry_crashed_needs_a_study_to_resume(tmp_path: Path, quad_space: Path) -> None:
+    p = subprocess.run([*orch_cmd(), "tune", "--root", str(tmp_path), "--command", quad_command(), "--space",
+                        str(quad_space), "--objective", "loss", "--retry-crashed"], capture_output=True, text=True)
+    assert p.returncode != 0 and "--retry-crashed: only with --resume" in p.stderr
+    assert not (tmp_path / "studies").exists()

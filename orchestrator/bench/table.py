@@ -20,10 +20,14 @@ from orchestrator.store.paths import StudyPaths
 from orchestrator.store.study import StudyStore
 
 
+TABLE_MAX_FAILURES = 10
+
+
 def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int = 300, grid_points: int = 3,
                 seed: int = 0, parallel: int = 2, executor: str = "local", slurm: SlurmOptions | None = None,
                 job_options: dict[str, Any] | None = None, epochs: int | None = None,
-                reporter_for: Callable[[str], Any] | None = None, space_file: str | None = None) -> Path:
+                reporter_for: Callable[[str], Any] | None = None, space_file: str | None = None,
+                retry_crashed: bool = False) -> Path:
     from jobs.registry import get_job, presets
     from orchestrator.optimizers.pool import pool_configs
     from orchestrator.session import TuneRequest, _dataset_label, prepare
@@ -45,12 +49,14 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         label = _dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
         opts = {**(job_options or {}), "data": data}
-        resume = TuneRequest(root=root, resume=name, parallel=parallel, max_failures=len(configs) + 1)
+        # a configuration may crash (diverge) in a table, but its first trials all crashing is the job
+        # or the environment (a dataset not found): stop rather than fill the table with crashes
+        resume = TuneRequest(root=root, resume=name, parallel=parallel, max_failures=min(TABLE_MAX_FAILURES, len(configs)),
+                             retry_crashed=retry_crashed)
         if not StudyPaths(root, name).study.exists():
             req = TuneRequest(root=root, study=name, job=job, space=space_file, strategy="pool", trials=len(configs),
                               parallel=parallel, seed=seed, epochs=epochs, executor=executor,
                               slurm=slurm or SlurmOptions(), job_options=opts, dataset_label=label,
-                              max_failures=len(configs) + 1,
                               strategy_options={"pool_sobol": pool, "pool_grid_points": grid_points, "pool_seed": seed})
             prepare(req, None)[0].executor.close()  # creates the study; its trials start below, after any reuse
             reused = reuse_smaller_pool(root, name, f"table-{job}-{label}-", tag, configs)

@@ -222,7 +222,7 @@ class StudyStore:
                     rec.handle = dict(ev["handle"])
                     rec.trial = replace(rec.trial, attempt=int(ev.get("attempt", rec.trial.attempt)))
                 elif kind == "retry":
-                    rec.handle = None
+                    rec.handle, rec.result = None, None  # also a crashed trial run again (--retry-crashed)
                     rec.retries.append(str(ev.get("reason", "")))
                     rec.trial = replace(rec.trial, attempt=int(ev["attempt"]))
                 else:
