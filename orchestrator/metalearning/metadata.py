@@ -67,9 +67,10 @@ class MetaData:
     @classmethod
     def from_tables(cls, suite: Suite, exclude: str | None = None) -> MetaData:
         """A benchmark suite's tables as a meta-dataset (leave-one-task-out: without ``exclude``)."""
-        key = (suite.name, exclude)
-        if key in _TABLE_CACHE:
-            return _TABLE_CACHE[key]
+        key = (id(suite), exclude)  # not the name: two tables of one job share it ("fnn-regression-table")
+        hit = _TABLE_CACHE.get(key)
+        if hit is not None and hit[0] is suite:
+            return hit[1]
         frames = []
         for name, t in suite.tasks.items():
             if name == exclude:
@@ -82,7 +83,7 @@ class MetaData:
                 df[f"mf:{k}"] = v
             frames.append(df)
         md = cls(_with_cost(pd.concat(frames, ignore_index=True)))
-        _TABLE_CACHE[key] = md
+        _TABLE_CACHE[key] = (suite, md)  # the suite is kept: its id is not reused while cached
         return md
 
     # --- views ---------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class MetaData:
         return ok
 
 
-_TABLE_CACHE: dict[tuple[str, str | None], MetaData] = {}
+_TABLE_CACHE: dict[tuple[int, str | None], tuple[Any, MetaData]] = {}
 
 
 def _empty() -> pd.DataFrame:
