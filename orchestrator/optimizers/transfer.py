@@ -3,9 +3,10 @@
 1. Warm start: a greedy portfolio of (by default 3) configurations that together do best across the
    past tasks is SMAC's whole initial design.
 2. The past tasks are re-weighted from the new task's own results (how well each ranks them).
-3. After the warm start, every ``greedy_every``-th ask proposes the untried configuration the
-   weighted past tasks like best ("prior-greedy"); the other asks are SMAC's, whose random forest
-   also sees every past task's opinion of a configuration as inputs.
+3. After the warm start, every ask up to trial ``greedy_until`` and then every ``greedy_every``-th
+   ask proposes the untried configuration the weighted past tasks like best ("prior-greedy"); the
+   other asks are SMAC's, whose random forest also sees every past task's opinion of a configuration
+   as inputs.
 Measured on hpobench-nn, leave-one-task-out (see README); without related past tasks it is plain SMAC.
 """
 
@@ -28,7 +29,7 @@ class TransferSmac(Optimizer):
 
     def __init__(self, space: ConfigurationSpace, prior: SourcePrior | None, seed: int = 0, n_trials: int = 100,
                  budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
-                 warm: list[dict[str, Any]] | None = None,
+                 greedy_until: int = 0, warm: list[dict[str, Any]] | None = None,
                  inner: Callable[[list[dict[str, Any]]], Optimizer] | None = None) -> None:
         """``inner`` builds the optimiser of the non-greedy asks from the warm start (meta-bnn's network);
         by default SMAC with the prior-augmented random forest."""
@@ -38,6 +39,7 @@ class TransferSmac(Optimizer):
         # a recorded warm start (a study's, any size) is evaluated whole before the prior-greedy asks begin
         self.n_warm = len(warm) if warm is not None else (n_warm if prior is not None else 0)
         self.greedy_every = greedy_every if prior is not None else 0
+        self.greedy_until = greedy_until
         self._rng = np.random.default_rng(seed)
         self._asked: set[str] = set()
         self._n_asked = 0
@@ -69,7 +71,7 @@ class TransferSmac(Optimizer):
     def ask(self) -> Suggestion:
         k = self._n_asked - self.n_warm
         self._n_asked += 1
-        if self.greedy_every and k >= 0 and k % self.greedy_every == 0:
+        if self.greedy_every and k >= 0 and (self._n_asked <= self.greedy_until or k % self.greedy_every == 0):
             s = self._prior_greedy()
             if s is not None:
                 self._asked.add(config_key(s.config))
