@@ -97,7 +97,7 @@ def _transfer_smac(ctx: StrategyContext) -> Optimizer:
     warm = ctx.options.get("warm_start")
     n = int(ctx.options.get("warm_configs", META_WARM_CONFIGS))
     return TransferSmac(ctx.space, prior, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget, n_warm=n,
-                        greedy_until=int(ctx.options.get("greedy_until", META_GREEDY_UNTIL)),
+                        greedy_until=META_GREEDY_UNTIL,
                         warm=list(warm) if warm is not None else None)
 
 

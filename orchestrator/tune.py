@@ -178,12 +178,12 @@ class StudyLoop:
         for rec in list(self.records.values()):
             if rec.result is not None:
                 continue
-            trial = rec.trial
-            result = self.store.read_result(trial.trial_id)
+            result = self.store.read_result(rec.trial.trial_id)
             if result is not None and self.retry_crashed and result.status is TrialStatus.CRASHED:
-                again += self._run_again([rec])  # crashed while no controller was running
-                self.retry_queue.append(rec.trial)
-            elif result is not None:  # finished while no controller was running
+                again += self._run_again([rec])  # crashed while no controller was running: queued below
+                result = None
+            trial = rec.trial
+            if result is not None:  # finished while no controller was running
                 self._finish(trial, result)
             elif rec.handle is None:  # asked, never submitted (or a crashed trial to run again)
                 self.retry_queue.append(trial)
