@@ -191,6 +191,22 @@ def test_the_committed_real_job_table_is_a_suite(table: str) -> None:
     assert regrets[0] < np.median([wine.regret(v) for v in wine.objective])  # the portfolio beats a typical config
 
 
+def test_a_configuration_off_the_table_is_a_row_the_run_has_not_evaluated() -> None:
+    """On a 128-row table a proposal near an evaluated row is a new point a real study would train,
+    so it gets the nearest row not yet evaluated (an exact member is always itself)."""
+    path = Path(__file__).resolve().parents[1] / "results/benchmarks/tables/fnn-regression-table.csv"
+    suite = load_suite(str(path))
+    t = suite.tasks["diabetes"]
+    row = dict(t.configs[7])
+    near = {**row, "learning_rate": row["learning_rate"] * 1.01}
+    assert t.lookup(near, suite.space) == 7
+    other = t.lookup(near, suite.space, {7})
+    assert other != 7 and t.lookup(near, suite.space, {7, other}) not in (7, other)
+    assert t.lookup(row, suite.space, {7}) == 7
+    r = run_one(RunSpec(str(path), "diabetes", "smac", 0, 20))  # SMAC searches near its incumbent
+    assert len({row["value"] for row in r.rows}) == 20
+
+
 def test_sigterm_stops_the_whole_table_and_a_rerun_carries_on(tmp_path: Path) -> None:
     """SIGTERM (scancel, kill) to `orch bench build-table` stops cleanly with exit 130 and does not go
     on to the next dataset; the same command then finishes the table."""

@@ -66,14 +66,15 @@ def run_one(spec: RunSpec) -> RunResult:
                           options={"grid_points": 3})
     t0 = time.time()
     opt = build_optimizer(spec.strategy, ctx)
-    best, cum_cost, rows = math.inf, 0.0, []
+    best, cum_cost, rows, evaluated = math.inf, 0.0, [], set()
     try:
         for trial in range(1, spec.trials + 1):
             try:
                 sug = opt.ask()
             except Exhausted:
                 break
-            i = table.lookup(sug.config, suite.space)
+            i = table.lookup(sug.config, suite.space, evaluated)
+            evaluated.add(i)
             value, cost = float(table.objective[i]), float(table.cost[i])
             opt.tell(sug, value)
             best = min(best, value)

