@@ -191,9 +191,9 @@ def test_the_committed_real_job_table_is_a_suite(table: str) -> None:
     assert regrets[0] < np.median([wine.regret(v) for v in wine.objective])  # the portfolio beats a typical config
 
 
-def test_a_configuration_off_the_table_is_a_row_the_run_has_not_evaluated() -> None:
+def test_every_trial_of_a_table_run_is_a_row_not_evaluated_before() -> None:
     """On a 128-row table a proposal near an evaluated row is a new point a real study would train,
-    so it gets the nearest row not yet evaluated (an exact member is always itself)."""
+    so it gets the nearest row not yet evaluated; so does a row that already stood in for another."""
     path = Path(__file__).resolve().parents[1] / "results/benchmarks/tables/fnn-regression-table.csv"
     suite = load_suite(str(path))
     t = suite.tasks["diabetes"]
@@ -202,7 +202,8 @@ def test_a_configuration_off_the_table_is_a_row_the_run_has_not_evaluated() -> N
     assert t.lookup(near, suite.space) == 7
     other = t.lookup(near, suite.space, {7})
     assert other != 7 and t.lookup(near, suite.space, {7, other}) not in (7, other)
-    assert t.lookup(row, suite.space, {7}) == 7
+    assert t.lookup(row, suite.space) == 7 and t.lookup(row, suite.space, {3}) == 7
+    assert t.lookup(row, suite.space, {7}) == other
     r = run_one(RunSpec(str(path), "diabetes", "smac", 0, 20))  # SMAC searches near its incumbent
     assert len({row["value"] for row in r.rows}) == 20
 

