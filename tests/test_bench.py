@@ -167,6 +167,54 @@ def test_a_killed_benchmark_worker_costs_a_fresh_pool_not_the_run() -> None:
     assert [r.rows for r in again] == [r.rows for r in results[:2]]
 
 
+def test_killing_the_benchmark_controller_ends_its_workers(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) or SIGKILL to `orch bench run` alone, not its process group: the worker
+    processes end with it instead of lingering; the finished runs stay for a rerun."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "orchestrator.cli", "bench", "run", "--suite", "hpobench-nn", "--strategies", "smac",
+           "--seeds", "4", "--trials", "60", "--tasks", "car", "--workers", "2", "--out", str(tmp_path / "b")]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, workers = time.time() + 120, []
+        while time.time() < deadline and len(workers) < 2:
+            time.sleep(0.2)
+            workers = [w for w in _children(p.pid) if "spawn_main" in _cmdline(w)]
+        assert len(workers) == 2
+        time.sleep(3)  # past their start-up
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{w}").exists() for w in workers)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # whatever is left of it, if the test failed
+        except ProcessLookupError:
+            pass
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 @pytest.mark.parametrize("table", ["fnn-regression-table", "fnn-regression-wide128-table"])
 def test_the_committed_real_job_table_is_a_suite(table: str) -> None:
     """results/benchmarks/tables holds the tables behind the README's real-job figures: 6 datasets x 128

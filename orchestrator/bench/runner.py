@@ -91,14 +91,31 @@ def run_one(spec: RunSpec) -> RunResult:
     return RunResult(spec, rows, time.time() - t0)
 
 
-def _init_worker() -> None:
-    """Each worker is one single-threaded run: torch and BLAS threads would only fight the others."""
+def _init_worker(controller: int | None = None) -> None:
+    """Each worker is one single-threaded run: torch and BLAS threads would only fight the others.
+    It dies with the controller (a `kill` of `orch bench run` left its workers behind, idle for good)."""
+    _die_with(controller)
     import torch
 
     from orchestrator.optimizers.bnn_core import single_threaded_blas
 
     torch.set_num_threads(1)
     single_threaded_blas()
+
+
+def _die_with(controller: int | None) -> None:
+    """Linux: SIGTERM this process when ``controller`` (its parent) ends, however it ends."""
+    import signal
+    import sys
+
+    if controller is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != controller:  # it ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_all(specs: list[RunSpec], workers: int = 2,
@@ -123,7 +140,7 @@ def run_all(specs: list[RunSpec], workers: int = 2,
         while todo:  # a worker that dies (killed, out of memory) costs a fresh pool, not the finished runs
             try:
                 with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                         initializer=_init_worker) as pool:
+                                         initializer=_init_worker, initargs=(os.getpid(),)) as pool:
                     futures = {pool.submit(run_one, s): s for s in todo}
                     for fut in as_completed(futures):
                         r = fut.result()
