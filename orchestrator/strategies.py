@@ -85,6 +85,7 @@ META_WARM_CONFIGS = 3
 #: mean regret at 10 / 25 trials with 8 against alternating from trial 4: fnn-regression .0445 / .0293 vs
 #: .0525 / .0294, its wide space (128 configurations) .0089 / .0070 vs .0092 / .0075, hpobench-nn .0150 /
 #: .0129 vs .0163 / .0128 (10, 12 or only greedy asks until 8: .0441-.0452 on fnn-regression, worse at 25)
+#: (measured while table runs still replayed evaluated rows; the README has the figures since)
 META_GREEDY_UNTIL = 8
 
 

@@ -168,8 +168,8 @@ def test_a_killed_benchmark_worker_costs_a_fresh_pool_not_the_run() -> None:
 
 
 def test_killing_the_benchmark_controller_ends_its_workers(tmp_path: Path) -> None:
-    """`kill` (SIGTERM) or SIGKILL to `orch bench run` alone, not its process group: the worker
-    processes end with it instead of lingering; the finished runs stay for a rerun."""
+    """SIGKILL to `orch bench run` alone, not its process group (as `kill -9 PID` does): its worker
+    processes end with it instead of lingering, idle, for good."""
     import signal
     import time
 
