@@ -165,7 +165,7 @@ def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudyS
     holds related tasks, else plain smac. Also returns the meta-dataset (None for other strategies)."""
     from orchestrator.metalearning.views import meta_roots
     from orchestrator.metalearning.warmstart import load_meta, plan, related
-    from orchestrator.strategies import AUTO, SELECTOR_OF, STRATEGIES
+    from orchestrator.strategies import AUTO, META_INCUMBENTS, SELECTOR_OF, STRATEGIES
 
     if spec.strategy != AUTO and not STRATEGIES[spec.strategy].uses_meta:
         return spec, [], None
@@ -188,8 +188,9 @@ def _resolve_meta(spec: StudySpec, space: Any, req: TuneRequest) -> tuple[StudyS
                         meta_roots=tuple(map(str, roots))), notes, meta)
     learned = ", ".join(f"{t} ({'?' if d == float('inf') else f'{d:.2f}'})" for t, d in warm.tasks[:6])
     more = f" and {len(warm.tasks) - 6} more" if len(warm.tasks) > 6 else ""
+    then = f"; then the past tasks' own best configurations (up to {META_INCUMBENTS})" if strategy == "meta-smac" else ""
     notes.append(f"{strategy}: warm start with {len(warm.configs)} configurations ({warm.selector}) learned from "
-                 f"{len(warm.tasks)} past tasks: {learned}{more}")
+                 f"{len(warm.tasks)} past tasks: {learned}{more}{then}")
     options = {**spec.strategy_options, **warm.to_options(), **used}
     return replace(spec, strategy=strategy, strategy_options=options, meta_roots=tuple(map(str, roots))), notes, meta
 

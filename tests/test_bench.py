@@ -46,6 +46,21 @@ def test_metrics_on_a_hand_made_run_table() -> None:
     assert summ.loc[("smart", 3), "mean_rank"] == 1.0 and summ.loc[("random", 3), "mean_rank"] == 2.0
     assert summ.loc[("smart", 1), "mean_regret"] == pytest.approx(0.4) and summ.loc[("smart", 1), "ci95"] == 0.0
     assert metrics.ci95(np.array([1.0, 3.0])) == pytest.approx(1.96 * np.std([1, 3], ddof=1) / np.sqrt(2))
+    # against a table's exact reference: random search's 100-trial quality, whatever the runs' length
+    pr = metrics.per_run(runs, 4, {"a": 0.25}).set_index(["strategy", "seed"])
+    assert pr.loc[("smart", 0), "trials_to_random100"] == 2 and pr.loc[("random", 0), "trials_to_random100"] == 4
+    assert "trials to random@100" in metrics.markdown(metrics.headline(runs, 4, ["smart"], {"a": 0.1}), 4, "t", 100)
+
+
+def test_random_search_quality_on_a_table_is_exact() -> None:
+    """The expected best of k rows drawn without replacement, against every k-subset of a small table."""
+    from itertools import combinations
+
+    r = np.array([0.7, 0.0, 0.3, 0.9, 0.1, 0.5])
+    for k in (1, 2, 4, 6):
+        subsets = [min(c) for c in combinations(r, k)]
+        assert metrics.expected_best_regret(r, k) == pytest.approx(np.mean(subsets), abs=1e-12)
+    assert metrics.expected_best_regret(r, 100) == 0.0  # a table smaller than the draws: its best
 
 
 def test_runs_are_reproducible_and_do_not_depend_on_workers(tmp_path: Path) -> None:
@@ -237,6 +252,16 @@ def test_the_committed_real_job_table_is_a_suite(table: str) -> None:
     assert regrets == sorted(regrets, reverse=True) and regrets[-1] >= 0
     wine = suite.tasks["wine-red"]
     assert regrets[0] < np.median([wine.regret(v) for v in wine.objective])  # the portfolio beats a typical config
+
+
+def test_meta_smac_tries_a_past_tasks_best_row_on_the_real_job_table() -> None:
+    """wine-white's best row is Computers' best too, and 93rd to 121st of 128 on the other four tasks: no
+    consensus of the past tasks finds it, trying each past task's own best does (seed 0: trial 5)."""
+    path = Path(__file__).resolve().parents[1] / "results/benchmarks/tables/fnn-regression-table.csv"
+    rows = run_one(RunSpec(str(path), "wine-white", "meta-smac", 0, 10)).rows
+    hit = next(r for r in rows if r["regret"] == 0.0)
+    assert hit["origin"] == "meta: incumbent"
+    assert [r["origin"] for r in rows[:3]] == ["meta: portfolio"] * 3
 
 
 def test_every_trial_of_a_table_run_is_a_row_not_evaluated_before() -> None:

@@ -64,13 +64,16 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
     seconds = time.time() - t0
     runs = pd.DataFrame([row for rows in reused.values() for row in rows] + [row for r in results for row in r.rows])
     summ = metrics.summary(runs)
-    head = metrics.headline(runs, trials, strategies)
+    reference = {t: metrics.expected_best_regret((st.tasks[t].objective - st.tasks[t].best)
+                                                 / max(st.tasks[t].worst - st.tasks[t].best, 1e-300))
+                 for t in names}
+    head = metrics.headline(runs, trials, strategies, reference)
     title = f"{st.name}: {len(names)} tasks x {seeds} seeds, leave-one-task-out"
-    md = metrics.markdown(head, trials, title)
+    md = metrics.markdown(head, trials, title, metrics.RANDOM_DRAWS)
     atomic_write_text(out / "runs.csv", runs.to_csv(index=False))
     summ.to_csv(out / "summary.csv", index=False)
     head.to_csv(out / "headline.csv", index=False)
-    metrics.per_run(runs, trials).to_csv(out / "per_run.csv", index=False)
+    metrics.per_run(runs, trials, reference).to_csv(out / "per_run.csv", index=False)
     atomic_write_text(out / "summary.md", md)
     files = plots.write_plots(runs, summ, out, st.name)
     partial.unlink(missing_ok=True)

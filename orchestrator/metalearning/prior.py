@@ -56,6 +56,8 @@ def _task_rows(scored: pd.DataFrame, rng: np.random.Generator, limit: int = ROWS
 
 class SourcePrior:
     tasks: list[str]
+    #: each task's best evaluated configuration, aligned with ``tasks`` (None: none projects)
+    incumbents: list[dict[str, Any] | None]
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """(n_tasks, n) normalised objectives of the rows of ``x`` (SMAC vectors)."""
@@ -102,10 +104,13 @@ class GridPrior(SourcePrior):
         norm = np.full((len(self.tasks), self.n_grid), np.nan)
         task_col = scored["task"].to_numpy()
         score = scored["score"].to_numpy(dtype=float)
+        #: each task's best evaluated point (not the extra-trees fill, which can undercut it)
+        self.incumbents: list[dict[str, Any] | None] = []
         for k, t in enumerate(self.tasks):
             m = task_col == t
             cell = pd.Series(score[m]).groupby(flat[m]).mean()
             norm[k, cell.index.to_numpy()] = cell.to_numpy()
+            self.incumbents.append(self.config_of(self.vector_of(int(cell.idxmin()))))
             missing = np.isnan(norm[k])
             if missing.any():
                 model = _extra_trees(idx[m].astype(float), score[m], seed)
@@ -184,6 +189,8 @@ class ModelPrior(SourcePrior):
             names = sorted(nb.task for nb in ranked_neighbours(meta, dict(target or {}), space)[:max_tasks])
         scored = meta.scores(names)  # only the tasks used: a fraction of a million-row meta-dataset
         self.tasks, self.models, pool = [], [], []
+        #: each task's best trial (the regressor, fit with min_samples_leaf=2, smooths a narrow optimum away)
+        self.incumbents: list[dict[str, Any] | None] = []
         cols = [c for c in scored.columns if c.startswith("hp:")]
         by_task = dict(tuple(scored.groupby("task", sort=True)))
         for t in names:
@@ -197,7 +204,9 @@ class ModelPrior(SourcePrior):
             self.tasks.append(str(t))
             self.models.append(_extra_trees(x, y, seed))
             best = rows.nsmallest(50, "score")
-            pool += [p for p in (project(MetaData.config_of(r), space) for _, r in best[cols].iterrows()) if p]
+            top = [p for p in (project(MetaData.config_of(r), space) for _, r in best[cols].iterrows()) if p]
+            self.incumbents.append(top[0] if top else None)
+            pool += top
         self.pool = pool
         self._pool_x = smac_vectors(space, pool) if pool else np.zeros((0, len(space)))
         from ConfigSpace import ConfigurationSpace as CS
