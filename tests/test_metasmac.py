@@ -273,7 +273,8 @@ def test_past_tasks_best_configurations_come_after_the_portfolio() -> None:
     meta = synthetic_meta()
     prior = build_prior(cs, meta, seed=0)
     bests = {t: g.loc[g["value"].idxmin()] for t, g in meta.ok.groupby("task")}
-    assert [(c["x"], c["y"]) for c in prior.incumbents] == [(bests[t]["hp:x"], bests[t]["hp:y"]) for t in prior.tasks]
+    assert [(c["x"], c["y"]) for c in prior.incumbents] == [  # as projected into the space: 13 digits
+        (pytest.approx(bests[t]["hp:x"], abs=1e-12), pytest.approx(bests[t]["hp:y"], abs=1e-12)) for t in prior.tasks]
 
     def loss(c: dict) -> float:
         return (c["x"] - 0.45) ** 2 + (c["y"] + 0.2) ** 2  # the last past task's optimum (0.3 + 0.05 * 3)
