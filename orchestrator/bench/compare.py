@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orchestrator.bench import metrics, plots
@@ -64,8 +65,7 @@ def compare(suite: str, strategies: list[str], seeds: int, trials: int, out: Pat
     seconds = time.time() - t0
     runs = pd.DataFrame([row for rows in reused.values() for row in rows] + [row for r in results for row in r.rows])
     summ = metrics.summary(runs)
-    reference = {t: metrics.expected_best_regret((st.tasks[t].objective - st.tasks[t].best)
-                                                 / max(st.tasks[t].worst - st.tasks[t].best, 1e-300))
+    reference = {t: metrics.expected_best_regret(np.array([st.tasks[t].regret(v) for v in st.tasks[t].objective]))
                  for t in names}
     head = metrics.headline(runs, trials, strategies, reference)
     title = f"{st.name}: {len(names)} tasks x {seeds} seeds, leave-one-task-out"

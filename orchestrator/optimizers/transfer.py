@@ -47,6 +47,7 @@ class TransferSmac(Optimizer):
         # each past task's best configuration (aligned with the prior's tasks; None where it has none)
         self.incumbents: list[dict[str, Any] | None] = list(getattr(prior, "incumbents", [])) if incumbents else []
         self.n_incumbents = incumbents
+        self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
         self._rng = np.random.default_rng(seed)
         self._asked: set[str] = set()
         self._n_asked = 0
@@ -102,7 +103,7 @@ class TransferSmac(Optimizer):
     def _incumbent(self) -> dict[str, Any] | None:
         """The untried best configuration of the past task weighted highest now, until ``n_incumbents``
         of them have been tried (counted from the study's trials, so a resume continues the same way)."""
-        keys = [config_key(c) if c is not None else None for c in self.incumbents]
+        keys = self._incumbent_keys
         if sum(1 for key in set(keys) if key is not None and key in self._asked) >= self.n_incumbents:
             return None
         self._reweigh()
