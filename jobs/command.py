@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from jobs.context import JobContext
+from jobs.context import JobContext, Stopped
 
 BUILTIN_FIELDS = ("trial_id", "trial_dir", "budget", "epochs", "seed")
 
@@ -51,7 +51,7 @@ def render(command: str, config: dict[str, Any], ctx: JobContext) -> str:
     budget = "" if ctx.budget is None else f"{ctx.budget:g}"
     fields = {k: _fmt(v) for k, v in config.items()}
     fields.update(trial_id=ctx.trial_id, trial_dir=shlex.quote(str(ctx.trial_dir)), budget=budget,
-                  epochs=budget or str(ctx.options.get("epochs", "")), seed=str(ctx.seed))
+                  epochs=budget, seed=str(ctx.seed))
     return command.format_map(collections.defaultdict(str, fields))
 
 
@@ -103,8 +103,6 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
         # SLURM signals every process of the job at a time limit, a preemption or scancel; when the
         # command dies before this worker's own handler runs, the attempt was still stopped from
         # outside, not failed: no result, so the scheduler's state decides (TIMEOUT is retried)
-        from orchestrator.worker import Stopped
-
         raise Stopped("the command was stopped by SIGTERM")
     if code != 0:
         raise CommandFailed(f"command exited with status {code}" + (f"; stderr tail:\n{tail_text}" if tail_text else ""))

@@ -16,6 +16,10 @@ def cuda_visible_devices(value: str) -> list[str]:
     return [d.strip() for d in value.split(",") if d.strip()]
 
 
+class Stopped(BaseException):
+    """SIGTERM arrived: the scheduler (or the user) stopped this attempt; it leaves no result."""
+
+
 @dataclass(frozen=True)
 class JobContext:
     trial_id: str
@@ -44,12 +48,12 @@ class JobContext:
         return len(cuda_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES", "")))
 
     def epochs(self, default: int, config: dict[str, Any] | None = None) -> int:
-        """The epoch budget: the strategy's budget (fidelity), else an ``epochs`` hyperparameter,
-        else --epochs, else the job's default."""
+        """The epoch budget: the trial's budget (--epochs, or the strategy's fidelity), else an ``epochs``
+        hyperparameter, else the job's default."""
         if self.budget is not None:
             return max(1, int(round(self.budget)))
         if config and config.get("epochs") is not None:
             return max(1, int(config["epochs"]))
-        if self.options.get("epochs"):
+        if self.options.get("epochs"):  # a study recorded before --epochs became the trials' budget
             return max(1, int(self.options["epochs"]))
         return default

@@ -79,7 +79,7 @@ class StudyResults:
         wall = pd.to_numeric(t.get("wall_seconds"), errors="coerce").fillna(0.0)
         gpu = pd.to_numeric(t.get("gpu_hours"), errors="coerce").fillna(0.0)
         return {
-            "study": self.name, "task": self.spec.task.name, "strategy": self.spec.strategy,
+            "study": self.name, "task": self.spec.task.name, "strategy": self.spec.strategy.name,
             "objective": self.objective, "direction": self.spec.task.direction,
             "target_trials": self.spec.n_trials, "trials": int(len(t)), "status": self.counts(),
             "best": None if best is None else {

@@ -152,12 +152,12 @@ def tune(
     min_budget: Annotated[Optional[float], typer.Option(help="Smallest budget in epochs (hyperband, bohb).")] = None,
     max_budget: Annotated[Optional[float], typer.Option(help="Largest budget in epochs (hyperband, bohb; default --epochs or the job's).")] = None,
     eta: Annotated[int, typer.Option(help="Successive halving rate (hyperband, bohb).")] = 3,
-    detach: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
+    detach_: Annotated[bool, typer.Option("--detach", help="Run the controller itself as a small SLURM job.", rich_help_panel=_S)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per trial.")] = False,
 ) -> None:
     """Run a study: ask the strategy, run trials, record every result, print the best configuration."""
     from orchestrator.console import RichReporter, console
-    from orchestrator.session import TuneRequest, detach_study, prepare
+    from orchestrator.session import TuneRequest, detach, prepare
 
     slurm = _slurm(partition, gres, gpus_per_node, cpus_per_task, mem, time_limit, account, qos, constraint,
                    exclude, sbatch_extra, setup, job_name)
@@ -169,12 +169,11 @@ def tune(
         fixed=_kv(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
         min_budget=min_budget, max_budget=max_budget, eta=eta, retry_crashed=retry_crashed,
     )
-    loop, notes = prepare(req, RichReporter(quiet=quiet))
-    if detach:
-        job_id = detach_study(loop)
-        console.print(f"orch: study {loop.spec.name} runs in SLURM job {job_id}; follow it with "
-                      f"`orch status {loop.spec.name} --root {root}`")
+    if detach_:
+        name, job_id = detach(req)
+        console.print(f"orch: study {name} runs in SLURM job {job_id}; follow it with `orch status {name} --root {root}`")
         return
+    loop, notes = prepare(req, RichReporter(quiet=quiet))
     outcome = loop.run(notes)
     if outcome.interrupted:
         raise typer.Exit(130)
@@ -529,7 +528,7 @@ def meta_suggest(
     from rich.table import Table
 
     from orchestrator.console import console, fmt_value
-    from orchestrator.metalearning.suggest import suggest
+    from orchestrator.suggest import suggest
 
     result = suggest(job, data, space, selector, n, root, list(meta_root or ()),
                      _job_options(None, data, subsample, model), seed=seed)

@@ -60,7 +60,7 @@ class RichReporter:
             self.console.print(f"[cyan]orch:[/] {n}")
         verb = "resuming" if resumed else "starting"
         self.console.print(
-            f"[cyan]orch:[/] {verb} study [bold]{spec.name}[/]: {spec.task.name}, {spec.strategy}, "
+            f"[cyan]orch:[/] {verb} study [bold]{spec.name}[/]: {spec.task.name}, {spec.strategy.name}, "
             f"{spec.n_trials} trials, {spec.parallel} in parallel, {spec.executor.get('kind', 'local')} executor, "
             f"{spec.task.direction} {spec.task.objective}"
         )

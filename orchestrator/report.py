@@ -237,7 +237,7 @@ def write_comparison(results: list[StudyResults], out: Path) -> tuple[Path, Path
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
     for r in results:
         x = np.arange(1, len(r.trials) + 1)
-        a.step(x, r.trials["incumbent"], where="post", lw=1.8, label=f"{r.name} ({r.spec.strategy})")
+        a.step(x, r.trials["incumbent"], where="post", lw=1.8, label=f"{r.name} ({r.spec.strategy.name})")
         cx, label = _compute_axis(r)
         b.step(cx, r.trials["incumbent"], where="post", lw=1.8, label=r.name)
     tasks = sorted({r.spec.task.name for r in results})

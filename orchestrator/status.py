@@ -45,16 +45,10 @@ def summarize(store: StudyStore) -> StudySummary:
         assert r.result is not None and r.result.objective is not None
         if best is None or task.better(r.result.objective, best.result.objective):  # type: ignore[union-attr, arg-type]
             best = r
-    lock = store.paths.lock
-    controller = ""
-    if lock.exists():
-        from orchestrator.store.study import _alive, _read_lock
-
-        owner = _read_lock(lock)
-        if owner and _alive(owner):
-            controller = f"pid {owner['pid']} on {owner['host']}"
+    owner = store.controller()
+    controller = f"pid {owner['pid']} on {owner['host']}" if owner else ""
     return StudySummary(
-        name=store.spec.name, task=task.name, strategy=store.spec.strategy, target=store.spec.n_trials,
+        name=store.spec.name, task=task.name, strategy=store.spec.strategy.name, target=store.spec.n_trials,
         finished=len(finished), running=len(state.records) - len(finished), failed=len(finished) - len(ok),
         best=None if best is None or best.result is None else best.result.objective,
         best_config=None if best is None else best.trial.config, controller=controller,

@@ -115,7 +115,7 @@ def write_array(store: StudyStore, optimizer: Optimizer | None, n: int, parallel
             store.add_trial(t)
             store.record_submitted(t, {"backend": "template", "script": str(script)})
         atomic_write_text(trial_list, "".join(f"{store.trial_paths(t.trial_id).dir.resolve()}\n" for t in chunk))
-        flags = _sbatch_lines(options)
+        flags = sbatch_lines(options)
         text = render(template, {
             "n": len(chunk), "study": store.spec.name, "source": source, "date": time.strftime("%Y-%m-%d %H:%M"),
             "script": shlex.quote(str(script)), "root": shlex.quote(str(store.paths.root)),
@@ -131,17 +131,9 @@ def write_array(store: StudyStore, optimizer: Optimizer | None, n: int, parallel
     return ArrayScripts(scripts, trials)
 
 
-def _sbatch_lines(options: SlurmOptions) -> str:
-    lines = []
-    for name, value in (("partition", options.partition), ("gres", options.gres),
-                        ("gpus-per-node", options.gpus_per_node), ("cpus-per-task", options.cpus_per_task),
-                        ("mem", options.mem), ("time", options.time), ("account", options.account),
-                        ("qos", options.qos), ("constraint", options.constraint), ("exclude", options.exclude)):
-        if value is not None:
-            lines.append(f"#SBATCH --{name}={value}")
-    for key, value in options.extra_parameters().items():
-        lines.append(f"#SBATCH --{key}" if value is True else f"#SBATCH --{key}={value}")
-    return "\n".join(lines)
+def sbatch_lines(options: SlurmOptions) -> str:
+    """The options as #SBATCH lines (the template names the job itself)."""
+    return "\n".join(f"#SBATCH {flag}" for flag in options.sbatch_flags(skip=("job-name",)))
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,6 @@ class TrialStatus(str, enum.Enum):
     def terminal(self) -> bool:
         return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
 
-    @property
-    def retryable(self) -> bool:
-        """Failures of the machine, not of the user's code: worth another attempt."""
-        return self in (TrialStatus.TIMEOUT, TrialStatus.PREEMPTED)
-
 
 Config = dict[str, Any]
 

@@ -65,8 +65,12 @@ class TooManyFailures(OrchError):
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _sigterm_as_interrupt(enabled: bool = True) -> Iterator[None]:
     """`scancel` of a detached controller sends SIGTERM: stop as cleanly as on Ctrl-C."""
+    if not enabled:
+        yield
+        return
+
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
@@ -86,7 +90,9 @@ class StudyLoop:
                  reporter: Reporter | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, max_failures: int | None = None,
                  export_interval: float = 1.0, cancel_on_interrupt: bool | None = None,
-                 retry_crashed: bool = False) -> None:
+                 retry_crashed: bool = False, sigterm_stops: bool = True) -> None:
+        """``sigterm_stops=False``: SIGTERM keeps its default action (a benchmark's worker process dies
+        with its controller) instead of stopping the study cleanly."""
         self.store = store
         self.spec = store.spec
         self.executor = executor
@@ -96,6 +102,7 @@ class StudyLoop:
         self.clock = clock
         self.max_failures = max_failures if max_failures is not None else min(5, self.spec.n_trials)
         self.retry_crashed = retry_crashed
+        self.sigterm_stops = sigterm_stops
         self._run_ok = self._run_crashed = 0  # trials finished since this controller started
         self.export_interval = export_interval
         self.cancel_on_interrupt = executor.cancel_on_interrupt if cancel_on_interrupt is None else cancel_on_interrupt
@@ -114,7 +121,7 @@ class StudyLoop:
     def run(self, notes: list[str] | None = None) -> TuneOutcome:
         notes = list(notes or [])
         outcome = TuneOutcome(self.spec.name, self.progress, notes=notes)
-        with self.store.locked(), _sigterm_as_interrupt():
+        with self.store.locked(), _sigterm_as_interrupt(self.sigterm_stops):
             resumed = self._resumed = self._restore()
             self.reporter.started(self.store, resumed, notes)
             self.store.journal.append("resumed" if resumed else "started", target=self.spec.n_trials)
@@ -193,7 +200,7 @@ class StudyLoop:
                     self.in_flight[trial.trial_id] = trial
                 else:
                     self.in_flight[trial.trial_id] = trial
-                    self._on_outcome(Outcome(trial.trial_id, trial.attempt, "LOST", TrialStatus.CRASHED,
+                    self._on_outcome(Outcome(trial.trial_id, trial.attempt, "LOST",
                                              detail="job not found after the controller restarted"))
         if again:
             self.reporter.note(f"{again} crashed trials run again")
@@ -317,8 +324,7 @@ class StudyLoop:
                 self.retry_queue.append(trial.retried())
                 self.progress.running = len(self.in_flight)
                 return
-            status = {"TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED,
-                      "NODE_FAIL": TrialStatus.PREEMPTED, "CANCELLED": TrialStatus.CANCELLED}.get(o.state, o.status)
+            status = o.status
             error = f"{o.state}: {o.detail}" if o.detail else o.state
             if o.retryable and self.spec.max_retries > 0:
                 error = f"{error} (after {trial.attempt + 1} attempts)"

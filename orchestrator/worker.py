@@ -19,14 +19,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from jobs.context import Stopped
 from orchestrator.spec import JobSpec
 from orchestrator.store.atomic import atomic_write_json, read_json
 from orchestrator.store.paths import TrialPaths
 from orchestrator.trial import Trial, TrialResult, TrialStatus
-
-
-class Stopped(BaseException):
-    """SIGTERM arrived: the scheduler (or the user) stopped this attempt."""
 
 
 def _on_term(signum: int, frame: Any) -> None:

@@ -240,10 +240,10 @@ def test_the_committed_real_job_table_is_a_suite(table: str) -> None:
     assert len(suite.tasks) == 6 and sorted(len(t.configs) for t in suite.tasks.values()) == [128] * 6
     assert all(np.isfinite(t.objective).all() and (t.cost > 0).all() for t in suite.tasks.values())
     assert set(suite.space.keys()) == {"learning_rate", "batch_size", "neurons", "layers"}
-    from orchestrator.bench.runner import meta_for, suite_cached
+    from orchestrator.bench.runner import suite_cached
 
     # both tables are named after their job: each run learns from its own table's other tasks
-    md = meta_for(suite_cached(str(path)), "wine-red")
+    md = suite_cached(str(path)).meta(exclude="wine-red")
     others = np.concatenate([t.objective for name, t in suite.tasks.items() if name != "wine-red"])
     assert np.allclose(np.sort(md.df["value"].to_numpy(float)), np.sort(others), rtol=1e-9, atol=0)
     r = run_one(RunSpec(str(path), "wine-red", "meta-smac", 0, 6))

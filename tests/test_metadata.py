@@ -69,9 +69,8 @@ def test_maximised_objectives_become_costs() -> None:
     df = pd.DataFrame({"schema_version": 1, "study": "s", "task": "t", "job": "j", "objective": "accuracy",
                        "direction": "maximize", "status": ["SUCCESS", "CRASHED"], "value": [0.9, None],
                        "hp:x": [1.0, 2.0]})
-    from orchestrator.metalearning.metadata import _with_cost
 
-    md = MetaData(_with_cost(df))
+    md = MetaData.from_frame(df)
     assert len(md.ok) == 1 and float(md.ok["cost"].iloc[0]) == pytest.approx(-0.9)
 
 
@@ -144,7 +143,7 @@ def write_past_fnn_studies(root: Path, datasets: list[str], rows: int = 40) -> N
 
 def test_meta_suggest_prints_what_a_study_starts_with(tmp_path: Path) -> None:
     """`orch meta suggest --seed S` names the past tasks and gives the warm start `orch tune --seed S` records."""
-    from orchestrator.metalearning.suggest import suggest
+    from orchestrator.suggest import suggest
 
     root = tmp_path / "r"
     write_past_fnn_studies(root, ["d1", "d2", "d3"])
@@ -158,5 +157,6 @@ def test_meta_suggest_prints_what_a_study_starts_with(tmp_path: Path) -> None:
     loop, _ = prepare(TuneRequest(root=root, study="new", job="fnn-regression", job_options={"data": "wine-red"},
                                   strategy="meta-smac", trials=4, seed=1))
     loop.executor.close()
-    assert loop.spec.strategy_options["warm_start"] == shown.plan.configs
-    assert loop.spec.strategy_options["meta_studies"] == ["past-d1", "past-d2", "past-d3"]
+    assert loop.spec.strategy.warm is not None
+    assert list(loop.spec.strategy.warm.configs) == shown.plan.configs
+    assert loop.spec.strategy.warm.studies == ("past-d1", "past-d2", "past-d3")

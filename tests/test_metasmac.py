@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,14 @@ import pytest
 from orchestrator.bench.runner import RunSpec, run_one
 from orchestrator.bench.suites import hpobench_suite
 from orchestrator.metalearning import selectors
-from orchestrator.metalearning.metadata import MetaData, _with_cost
-from orchestrator.metalearning.prior import GridPrior, ModelPrior, TaskWeights, build_prior, greedy_portfolio
+from orchestrator.metalearning.metadata import MetaData
+from orchestrator.metalearning.prior import GridPrior, ModelPrior, build_prior
 from orchestrator.optimizers.base import config_key
+from orchestrator.optimizers.prior import TaskWeights, greedy_portfolio, smac_vectors
 from orchestrator.optimizers.transfer import TransferSmac
 from orchestrator.session import TuneRequest, prepare
 from orchestrator.space import space_from_yaml
+from orchestrator.spec import MetaBnnOptions
 
 from conftest import quad_command
 
@@ -32,7 +35,7 @@ def synthetic_meta(n_tasks: int = 4, rows: int = 60, seed: int = 0) -> MetaData:
         frames.append(pd.DataFrame({"schema_version": 1, "study": f"s{t}", "task": f"job:d{t}", "job": "job",
                                     "objective": "loss", "direction": "minimize", "status": "SUCCESS",
                                     "value": value, "hp:x": x, "hp:y": y, "mf:rows": 100 * (t + 1)}))
-    return MetaData(_with_cost(pd.concat(frames, ignore_index=True)))
+    return MetaData.from_frame(pd.concat(frames, ignore_index=True))
 
 
 SPACE = "x: {type: float, low: -1.0, high: 1.0}\ny: {type: float, low: -1.0, high: 1.0}\n"
@@ -113,7 +116,7 @@ def test_replay_continues_the_alternation() -> None:
 
 def test_grid_prior_on_hpobench_and_leave_one_task_out() -> None:
     suite = hpobench_suite(["car", "kc1", "segment"])
-    meta = MetaData.from_tables(suite, exclude="car")
+    meta = suite.meta(exclude="car")
     prior = build_prior(suite.space, meta)
     assert isinstance(prior, GridPrior) and prior.tasks == ["hpobench-nn:kc1", "hpobench-nn:segment"]
     assert prior.norm.shape == (2, 30_000) and np.nanmin(prior.norm) == 0.0
@@ -155,12 +158,13 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
         loop.run(notes)
     loop, notes = prepare(TuneRequest(root=root, study="new", command=quad_command(), space=str(quad_space),
                                       objective="loss", minimize=True, strategy="auto", trials=8, dataset_label="d2"))
-    assert loop.spec.strategy == "meta-smac"
+    assert loop.spec.strategy.name == "meta-smac"
     note = next(n for n in notes if n.startswith("meta-smac: warm start"))
     assert "command:d0" in note and "command:d1" in note
     out = loop.run(notes)
     assert out.progress.done == 8
-    warm = loop.spec.strategy_options["warm_start"]
+    assert loop.spec.strategy.warm is not None
+    warm = [dict(c) for c in loop.spec.strategy.warm.configs]
     trials = pd.read_csv(root / "studies" / "new" / "trials.csv", dtype={"trial_id": str})
     # the portfolio, each past task's best, then the past tasks' favourites up to trial 8: the study's
     # optimiser learns from the meta-dataset as the benchmark's does (not only from the recorded warm start)
@@ -174,13 +178,10 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     tried = {tuple(r) for r in trials[["hp:x", "hp:y"]].round(9).to_numpy()}
     assert n_inc >= 1 and bests <= tried  # both past studies' best configurations
     assert len(warm) == 3
-    assert loop.spec.strategy_options["meta_studies"] == ["past0", "past1"]  # what a resume learns from
+    assert loop.spec.strategy.warm.studies == ("past0", "past1")  # what a resume learns from
     # the same warm start as the benchmark harness's meta-smac computes from the same past trials
     from orchestrator.metalearning.warmstart import load_meta
-    from orchestrator.strategies import StrategyContext, build_optimizer
-
-    bench = build_optimizer("meta-smac", StrategyContext(space=loop.store.load_space(), seed=0, n_trials=8,
-                                                         task=loop.spec.task, meta=load_meta([root], "new")))
+    bench = build("meta-smac", loop.store.load_space(), n_trials=8, task=loop.spec.task, meta=load_meta([root], "new"))
     assert bench.warm == warm
     for i in range(3):  # told the study's first results, it proposes the study's 4th trial
         bench.tell(bench.ask(), float(trials["objective"].iloc[i]))
@@ -188,17 +189,26 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
     bench.close()
     # a resume rebuilds the same optimiser from the recorded warm start
     again, _ = prepare(TuneRequest(root=root, resume="new", trials=10))
-    assert again.spec.strategy_options["warm_start"] == warm
+    assert again.spec.strategy.warm == loop.spec.strategy.warm
     again.run()
     origins = pd.read_csv(root / "studies" / "new" / "trials.csv")["origin"].tolist()
     assert len(origins) == 10 and origins[8] != "meta: prior" and origins[9] == "meta: prior"  # then every 2nd
 
 
-def test_bnn_strategy_runs_and_learns() -> None:
-    from orchestrator.strategies import StrategyContext, build_optimizer
+def build(name: str, space: Any, seed: int = 0, n_trials: int = 100, task: Any = None, meta: Any = None,
+          options: Any = None) -> Any:
+    """An optimiser as the registry builds it, without a recorded warm start (it plans its own)."""
+    from orchestrator.spec import StrategySpec
+    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer
 
+    spec = StrategySpec(name, options if options is not None else STRATEGIES[name].options)
+    return build_optimizer(StrategyContext(space=space, strategy=spec, seed=seed, n_trials=n_trials, task=task,
+                                           meta=meta))
+
+
+def test_bnn_strategy_runs_and_learns() -> None:
     cs = space_from_yaml(SPACE)
-    opt = build_optimizer("bnn", StrategyContext(space=cs, seed=0, n_trials=20))
+    opt = build("bnn", cs, n_trials=20)
     best = math.inf
     for _ in range(20):
         s = opt.ask()
@@ -210,7 +220,6 @@ def test_bnn_strategy_runs_and_learns() -> None:
 
 
 def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_the_portfolio() -> None:
-    from orchestrator.strategies import StrategyContext, build_optimizer
     from orchestrator.task import Task
 
     cs = space_from_yaml(SPACE)
@@ -222,8 +231,7 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_the_portfolio() -> Non
     meta = synthetic_meta(rows=80)
     # with one warm configuration: the portfolio's first (what a study records as its warm start), then the
     # re-weighted past tasks' favourite
-    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=meta, task=task,
-                                                      options={"meta_bnn_steps": 150, "warm_configs": 1}))
+    opt = build("meta-bnn", cs, n_trials=12, meta=meta, task=task, options=MetaBnnOptions(warm_configs=1, steps=150))
     first = opt.ask()
     assert first.origin == "meta: portfolio" and loss(first.config) < 0.1
     opt.tell(first, loss(first.config))
@@ -231,8 +239,7 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_the_portfolio() -> Non
     opt.close()
     # by default: the past tasks' greedy portfolio of 3, then the re-weighted past tasks' favourite and the
     # adapted network's EI in turn, no random interleaving
-    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=meta, task=task,
-                                                      options={"meta_bnn_steps": 150}))
+    opt = build("meta-bnn", cs, n_trials=12, meta=meta, task=task, options=MetaBnnOptions(warm_configs=3, steps=150))
     origins, values = [], []
     for _ in range(9):
         s = opt.ask()
@@ -244,8 +251,7 @@ def test_meta_bnn_pretrains_on_past_tasks_and_starts_from_the_portfolio() -> Non
     assert origins[3::2] == ["meta: prior"] * 3 and set(origins[4::2]) == {"model"}
     # one past task is too few to pre-train on: the same loop around the plain network, from the portfolio
     one = MetaData(meta.df[meta.df["task"] == meta.task_names()[0]])
-    opt = build_optimizer("meta-bnn", StrategyContext(space=cs, seed=0, n_trials=12, meta=one, task=task,
-                                                      options={"meta_bnn_steps": 150}))
+    opt = build("meta-bnn", cs, n_trials=12, meta=one, task=task, options=MetaBnnOptions(warm_configs=3, steps=150))
     origins = []
     for _ in range(5):
         s = opt.ask()
@@ -328,10 +334,8 @@ def test_replay_continues_the_incumbents() -> None:
 
 def test_grid_prior_incumbents_are_the_tasks_best_evaluated_points() -> None:
     suite = hpobench_suite(["car", "kc1", "segment"])
-    prior = build_prior(suite.space, MetaData.from_tables(suite, exclude="car"))
+    prior = build_prior(suite.space, suite.meta(exclude="car"))
     assert isinstance(prior, GridPrior) and len(prior.incumbents) == 2
-    from orchestrator.metalearning.prior import smac_vectors
-
     s = prior.values(smac_vectors(suite.space, prior.incumbents))
     assert np.diag(s).tolist() == [0.0, 0.0]
     for name, c in zip(["kc1", "segment"], prior.incumbents):

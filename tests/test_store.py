@@ -125,3 +125,27 @@ def test_lock_excludes_a_live_controller_and_takes_over_a_dead_one(tmp_path: Pat
     with store.locked():
         assert store.paths.lock.read_text().split()[0] == str(os.getpid())
     assert not store.paths.lock.exists()
+
+
+def test_a_schema_1_study_json_reads_as_typed_strategy_records() -> None:
+    """Studies written before the typed strategy spec keep resuming: their flat option dict is read into
+    the strategy's record and its recorded warm start."""
+    from orchestrator.spec import FidelityOptions, GridOptions, MetaOptions, StudySpec
+
+    base = {"name": "old", "task": {"job": "command", "dataset": "d", "objective": "loss", "direction": "minimize"},
+            "job": {"kind": "command", "command": "true"}, "n_trials": 5, "schema_version": 1}
+    meta = StudySpec.from_dict({**base, "strategy": "meta-smac", "meta_roots": ["/r"], "strategy_options": {
+        "grid_points": 3, "warm_start": [{"x": 1}, {"x": 2}, {"x": 3}], "warm_reasons": ["a", "b", "c"],
+        "warm_selector": "meta-smac", "meta_tasks": [["command:p", 0.5]], "meta_studies": ["p"]}})
+    assert meta.strategy.name == "meta-smac" and meta.strategy.options == MetaOptions(warm_configs=3)
+    w = meta.strategy.warm
+    assert w is not None and w.configs == ({"x": 1}, {"x": 2}, {"x": 3}) and w.studies == ("p",) and w.roots == ("/r",)
+    assert w.tasks == (("command:p", 0.5),)
+    hb = StudySpec.from_dict({**base, "strategy": "hyperband", "min_budget": 1, "max_budget": 9,
+                              "strategy_options": {"min_budget": 1, "max_budget": 9, "eta": 3}})
+    assert hb.strategy.options == FidelityOptions(1.0, 9.0, 3) and hb.multi_fidelity
+    grid = StudySpec.from_dict({**base, "strategy": "grid", "strategy_options": {"grid_points": 4}})
+    assert grid.strategy.options == GridOptions(4) and grid.strategy.warm is None
+    for spec in (meta, hb, grid):  # written back as schema 2, read back the same
+        again = StudySpec.from_dict(spec.to_dict())
+        assert again == spec and spec.to_dict()["schema_version"] == 2

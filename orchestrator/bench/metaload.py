@@ -86,8 +86,6 @@ def write_meta(root: Path, rows: int, studies: int, tasks: int, seed: int = 0) -
 
 def run_meta_load(root: Path, rows: int = 1_000_000, studies: int = 1000, tasks: int = 100,
                   selector: str = "meta-smac") -> MetaLoadTimes:
-    from orchestrator.metalearning.prior import build_prior
-    from orchestrator.optimizers.transfer import TransferSmac
     from orchestrator.space import space_from_yaml
     from orchestrator.task import Task
 
@@ -112,19 +110,14 @@ def run_meta_load(root: Path, rows: int = 1_000_000, studies: int = 1000, tasks:
     t0 = time.time()
     md = MetaData.load([root], lean=True)  # what a new study's warm start reads
     cached = time.time() - t0
-    from orchestrator.metalearning.warmstart import WARM_CONFIGS
-    from orchestrator.strategies import META_WARM_CONFIGS
+    from orchestrator.spec import MetaOptions
+    from orchestrator.strategies import plan_warm_start, strategy_of_selector
 
-    n = META_WARM_CONFIGS if selector == "meta-smac" else WARM_CONFIGS
+    learner = strategy_of_selector(selector)
+    assert isinstance(learner.options, MetaOptions)
+    n = learner.options.warm_configs
     t1 = time.time()
-    if selector == "meta-smac":
-        opt = TransferSmac(cs, build_prior(cs, md, 0, dict(target.features)), seed=0, n_trials=50, n_warm=n)
-        warm = opt.warm
-        opt.close()
-    else:
-        from orchestrator.metalearning.warmstart import plan
-
-        warm = plan(md, cs, target, selector, n=n).configs
+    warm = plan_warm_start(learner.name, cs, target, md, 0, learner.options).configs  # as `orch tune` plans it
     warm_s = time.time() - t1
     assert len(warm) == n, warm
     return MetaLoadTimes(len(md), studies, len(md.task_names()), write_s, cold, cached, warm_s, cached + warm_s,

@@ -1,22 +1,24 @@
-"""Run strategies on a suite: every (task, strategy, seed) through the same ask/tell protocol the
-studies use, leave-one-task-out for meta-learning strategies, in worker processes with a pinned
+"""Run strategies on a suite: every (task, strategy, seed) through the study loop `orch tune` runs, with
+a table executor, leave-one-task-out for meta-learning strategies, in worker processes with a pinned
 hash seed so that fixed seeds reproduce the numbers."""
 
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator.bench.suites import Suite, load_suite
 from orchestrator.errors import OrchError
-from orchestrator.optimizers.base import Exhausted
-from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer, check_strategy
+from orchestrator.strategies import check_strategy
 from orchestrator.task import Task
+from orchestrator.trial import Trial, TrialResult, TrialStatus
 
 
 @dataclass(frozen=True)
@@ -48,47 +50,61 @@ def suite_cached(name: str) -> Suite:
     return _SUITES[name]
 
 
-def meta_for(suite: Suite, task: str) -> Any:
-    """The meta-dataset a task may learn from: every other task's table (leave-one-task-out)."""
-    from orchestrator.metalearning.metadata import MetaData
-
-    return MetaData.from_tables(suite, exclude=task)
-
-
 def run_one(spec: RunSpec) -> RunResult:
-    """One optimisation run on a lookup table; rows are the incumbent after each trial."""
+    """One optimisation run on a lookup table, through the real study loop: the strategy is planned and
+    built as `orch tune` plans and builds it, and each trial is a row of the table (a TableExecutor) in
+    a scratch study folder. Rows are the incumbent after each trial."""
+    from orchestrator.executors.table import TableExecutor
+    from orchestrator.plan import Plan
+    from orchestrator.session import open_study
+    from orchestrator.spec import JobSpec, StudySpec
+    from orchestrator.strategies import AUTO, STRATEGIES, plan_strategy
+
     suite = suite_cached(spec.suite)
     table = suite.tasks[spec.task]
-    strategy = STRATEGIES[check_strategy(spec.strategy)]
     task = Task(job=suite.name, dataset=spec.task, objective=suite.objective, minimize=True, features=table.features)
-    ctx = StrategyContext(space=suite.space, seed=spec.seed, n_trials=spec.trials, task=task,
-                          meta=meta_for(suite, spec.task) if strategy.uses_meta else None,
-                          options={"grid_points": 3})
+    learns = spec.strategy == AUTO or STRATEGIES[check_strategy(spec.strategy)].uses_meta
+    meta = suite.meta(exclude=spec.task) if learns else None
     t0 = time.time()
-    opt = build_optimizer(spec.strategy, ctx)
-    best, cum_cost, rows, evaluated = math.inf, 0.0, [], set()
-    try:
-        for trial in range(1, spec.trials + 1):
-            try:
-                sug = opt.ask()
-            except Exhausted:
-                break
-            i = table.lookup(sug.config, suite.space, evaluated)
-            evaluated.add(i)
-            value, cost = float(table.objective[i]), float(table.cost[i])
-            opt.tell(sug, value)
-            best = min(best, value)
-            cum_cost += cost
-            rows.append({"suite": suite.name, "task": spec.task, "strategy": spec.strategy, "seed": spec.seed,
-                         "trial": trial, "regret": table.regret(best), "cost": cum_cost, "value": value,
-                         "origin": sug.origin})
-    finally:
-        opt.close()
+    strategy, _ = plan_strategy(spec.strategy, None, suite.space, task, meta, spec.seed)
+    study = StudySpec(name=f"bench-{spec.task}-{spec.strategy}-{spec.seed}", task=task,
+                      job=JobSpec("table", name=suite.name), strategy=strategy, seed=spec.seed,
+                      n_trials=spec.trials, parallel=1, max_retries=0)
+    evaluated: set[int] = set()
+
+    def lookup(trial: Trial) -> TrialResult:
+        i = table.lookup(trial.config, suite.space, evaluated)  # a row this run has not evaluated yet
+        evaluated.add(i)
+        return TrialResult(TrialStatus.SUCCESS, objective=float(table.objective[i]), metrics={"row": float(i)},
+                           wall_seconds=float(table.cost[i]), budget=trial.budget)
+
+    with tempfile.TemporaryDirectory(prefix="orch-bench-", dir=_scratch()) as root:
+        # SIGTERM keeps its default: a worker dies with its controller (or a broken pool)
+        loop = open_study(Plan(study, suite.space, [], meta), Path(root), executor=TableExecutor(lookup),
+                          sigterm_stops=False)
+        if loop.run().interrupted:  # Ctrl-C in a run of the controller's own process
+            raise KeyboardInterrupt
+        records = [loop.records[k] for k in sorted(loop.records)]
+    best, cum_cost, rows = math.inf, 0.0, []
+    for n, rec in enumerate(records, start=1):
+        r = rec.result
+        assert r is not None and r.objective is not None
+        best = min(best, r.objective)
+        cum_cost += r.wall_seconds
+        rows.append({"suite": suite.name, "task": spec.task, "strategy": spec.strategy, "seed": spec.seed,
+                     "trial": n, "regret": table.regret(best), "cost": cum_cost, "value": r.objective,
+                     "origin": rec.trial.origin})
     last = rows[-1] if rows else None
-    for trial in range(len(rows) + 1, spec.trials + 1):  # an exhausted strategy keeps its incumbent
+    for n in range(len(rows) + 1, spec.trials + 1):  # an exhausted strategy keeps its incumbent
         if last is not None:
-            rows.append({**last, "trial": trial, "origin": "exhausted"})
+            rows.append({**last, "trial": n, "origin": "exhausted"})
     return RunResult(spec, rows, time.time() - t0)
+
+
+def _scratch() -> str | None:
+    """Scratch study folders in memory where there is a tmpfs (the journal's fsyncs cost nothing there)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def _init_worker(controller: int | None = None) -> None:

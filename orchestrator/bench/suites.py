@@ -23,6 +23,8 @@ from orchestrator.optimizers.base import config_key
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
+    from orchestrator.metalearning.metadata import MetaData
+
 # Meta-features of the 8 OpenML datasets behind HPOBench's MLP tables (rows, features, classes).
 HPOBENCH_FEATURES: dict[str, dict[str, Any]] = {
     "car": {"rows": 1728, "features": 6, "classes": 4},
@@ -94,6 +96,30 @@ class Suite:
     tasks: dict[str, TaskTable]
     objective: str = "objective"
     provenance: dict[str, Any] = field(default_factory=dict)
+    _meta: dict[str | None, Any] = field(default_factory=dict, repr=False)
+
+    def meta(self, exclude: str | None = None) -> MetaData:
+        """The suite's tables as a meta-dataset, leave-one-task-out (without ``exclude``); one object per
+        task, so what is derived from it (meta-bnn's pre-trained network) is computed once."""
+        if exclude not in self._meta:
+            import pandas as pd
+
+            from orchestrator.metalearning.metadata import MetaData
+
+            frames = []
+            for name, t in self.tasks.items():
+                if name == exclude:
+                    continue
+                df = pd.DataFrame({f"hp:{k}": [c.get(k) for c in t.configs] for k in self.space.keys()})
+                df["task"], df["study"] = f"{self.name}:{name}", f"table-{name}"
+                df["job"], df["dataset"] = self.name, name
+                df["objective"], df["direction"], df["status"] = self.objective, "minimize", "SUCCESS"
+                df["value"], df["wall_seconds"] = t.objective, t.cost
+                for k, v in t.features.items():
+                    df[f"mf:{k}"] = v
+                frames.append(df)
+            self._meta[exclude] = MetaData.from_frame(pd.concat(frames, ignore_index=True))
+        return self._meta[exclude]  # type: ignore[no-any-return]
 
 
 def load_suite(name: str) -> Suite:

@@ -63,8 +63,7 @@ def calibration(tasks: list[str] | None = None, ns: tuple[int, ...] = (25, 100, 
                 models: tuple[str, ...] = ("rf", "bnn", "meta-bnn"), n_test: int = 2000) -> pd.DataFrame:
     from orchestrator.bench.suites import hpobench_suite
     from orchestrator.metalearning.bnn_meta import meta_state
-    from orchestrator.metalearning.metadata import MetaData
-    from orchestrator.metalearning.prior import smac_vectors
+    from orchestrator.optimizers.prior import smac_vectors
 
     suite = hpobench_suite()
     rows = []
@@ -72,7 +71,7 @@ def calibration(tasks: list[str] | None = None, ns: tuple[int, ...] = (25, 100, 
         t = suite.tasks[task]
         x_all = smac_vectors(suite.space, t.configs)
         y_all = t.objective
-        state = (meta_state(MetaData.from_tables(suite, exclude=task), suite.space, seed=0,
+        state = (meta_state(suite.meta(exclude=task), suite.space, seed=0,
                             target=("1 - val_acc", "minimize")) if "meta-bnn" in models else None)
         for n in ns:
             for rep in range(reps):
@@ -103,8 +102,8 @@ def calibration(tasks: list[str] | None = None, ns: tuple[int, ...] = (25, 100, 
 def ask_times(strategies: tuple[str, ...] = ("smac", "bnn", "meta-bnn"), tasks: tuple[str, ...] = ("car", "kc1"),
               seeds: tuple[int, ...] = (0,), trials: int = 209) -> pd.DataFrame:
     """Seconds per ask (wall and process CPU) of the asks made with 193..208 observations."""
-    from orchestrator.bench.runner import meta_for, suite_cached
-    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer
+    from orchestrator.bench.runner import suite_cached
+    from orchestrator.strategies import STRATEGIES, StrategyContext, build_optimizer, plan_strategy
     from orchestrator.task import Task
 
     suite = suite_cached("hpobench-nn")
@@ -113,10 +112,11 @@ def ask_times(strategies: tuple[str, ...] = ("smac", "bnn", "meta-bnn"), tasks: 
         for task in tasks:
             for seed in seeds:
                 table = suite.tasks[task]
-                ctx = StrategyContext(space=suite.space, seed=seed, n_trials=100,
-                                      task=Task(suite.name, task, suite.objective, True, table.features),
-                                      meta=meta_for(suite, task) if STRATEGIES[strategy].uses_meta else None)
-                opt = build_optimizer(strategy, ctx)
+                target = Task(suite.name, task, suite.objective, True, table.features)
+                meta = suite.meta(exclude=task) if STRATEGIES[strategy].uses_meta else None
+                planned, _ = plan_strategy(strategy, None, suite.space, target, meta, seed)
+                opt = build_optimizer(StrategyContext(space=suite.space, strategy=planned, seed=seed, n_trials=100,
+                                                      task=target, meta=meta))
                 walls, cpus = [], []
                 for _ in range(trials):
                     w0, c0 = time.perf_counter(), time.process_time()

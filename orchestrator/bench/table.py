@@ -30,7 +30,9 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
                 retry_crashed: bool = False) -> Path:
     from jobs.registry import get_job, presets
     from orchestrator.optimizers.pool import pool_configs
-    from orchestrator.session import TuneRequest, _dataset_label, prepare
+    from orchestrator.plan import dataset_label
+    from orchestrator.session import TuneRequest, create_study, prepare
+    from orchestrator.spec import PoolOptions
     from orchestrator.space import load_space, space_to_json
 
     info = get_job(job)
@@ -46,7 +48,7 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
     studies: dict[str, str] = {}
     features: dict[str, Any] = {}
     for data in datasets:
-        label = _dataset_label(data, data)
+        label = dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
         opts = {**(job_options or {}), "data": data}
         # a configuration may crash (diverge) in a table, but its first trials all crashing is the job
@@ -57,8 +59,8 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
             req = TuneRequest(root=root, study=name, job=job, space=space_file, strategy="pool", trials=len(configs),
                               parallel=parallel, seed=seed, epochs=epochs, executor=executor,
                               slurm=slurm or SlurmOptions(), job_options=opts, dataset_label=label,
-                              strategy_options={"pool_sobol": pool, "pool_grid_points": grid_points, "pool_seed": seed})
-            prepare(req, None)[0].executor.close()  # creates the study; its trials start below, after any reuse
+                              strategy_options=PoolOptions(pool, grid_points, seed))
+            create_study(req)  # its trials start below, after any reuse
             reused = reuse_smaller_pool(root, name, f"table-{job}-{label}-", tag, configs)
             if reused and reporter_for is None:
                 print(f"[orch] {name}: {reused} trials reused from a smaller pool of the same table")

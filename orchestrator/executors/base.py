@@ -23,6 +23,26 @@ class Handle:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+#: What a scheduler's (or the OS's) word for a job's state means for its trial: the one mapping. SLURM's
+#: states plus orch's own: EXITED (a local worker process ended), LOST (not found after a restart) and
+#: LAUNCH_FAILED (FAILED before orch's worker started). An ended job that left no result file is judged
+#: by it; COMPLETED then means the job lost its result.
+STATE_STATUS: dict[str, TrialStatus] = {
+    "PENDING": TrialStatus.PENDING, "REQUEUED": TrialStatus.PENDING, "REQUEUE_HOLD": TrialStatus.PENDING,
+    "REQUEUE_FED": TrialStatus.PENDING, "RESV_DEL_HOLD": TrialStatus.PENDING, "SUSPENDED": TrialStatus.RUNNING,
+    "RUNNING": TrialStatus.RUNNING, "COMPLETING": TrialStatus.RUNNING, "CONFIGURING": TrialStatus.RUNNING,
+    "RESIZING": TrialStatus.RUNNING, "SIGNALING": TrialStatus.RUNNING, "STAGE_OUT": TrialStatus.RUNNING,
+    "COMPLETED": TrialStatus.CRASHED, "FAILED": TrialStatus.CRASHED, "OUT_OF_MEMORY": TrialStatus.CRASHED,
+    "BOOT_FAIL": TrialStatus.CRASHED, "SPECIAL_EXIT": TrialStatus.CRASHED, "REVOKED": TrialStatus.CANCELLED,
+    "DEADLINE": TrialStatus.TIMEOUT, "TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED,
+    "NODE_FAIL": TrialStatus.PREEMPTED, "CANCELLED": TrialStatus.CANCELLED,
+    "EXITED": TrialStatus.CRASHED, "LOST": TrialStatus.CRASHED, "LAUNCH_FAILED": TrialStatus.CRASHED,
+}
+#: Failures of the machine, not of the trial's code: worth another attempt (up to --max-retries).
+RETRYABLE_STATES = frozenset({"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED", "LOST",
+                              "LAUNCH_FAILED"})
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a job ended, as the scheduler or the OS saw it.
@@ -34,16 +54,18 @@ class Outcome:
     trial_id: str
     attempt: int
     state: str
-    status: TrialStatus
     exit_code: int | None = None
     detail: str = ""
     job_id: str = ""
     node: str = ""
 
     @property
+    def status(self) -> TrialStatus:
+        return STATE_STATUS.get(self.state, TrialStatus.CRASHED)
+
+    @property
     def retryable(self) -> bool:
-        return self.state in ("TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED", "LOST",
-                              "LAUNCH_FAILED")
+        return self.state in RETRYABLE_STATES
 
 
 class Executor(ABC):

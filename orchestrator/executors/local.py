@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator.executors.base import Executor, Handle, Outcome, tail
 from orchestrator.store.paths import TrialPaths
-from orchestrator.trial import Trial, TrialStatus
+from orchestrator.trial import Trial
 
 
 @dataclass
@@ -147,12 +147,12 @@ class LocalExecutor(Executor):
             state, detail = "EXITED", f"worker killed by signal {name}"
         else:
             state, detail = "EXITED", f"worker exited with status {code}"
+        if code in (-signal.SIGTERM, -signal.SIGINT):
+            state = "CANCELLED"
         log = tail(run.paths.stderr)
         if log:
             detail = f"{detail}; stderr tail:\n{log}"
-        status = TrialStatus.CANCELLED if code in (-signal.SIGTERM, -signal.SIGINT) else TrialStatus.CRASHED
-        return Outcome(h.trial_id, h.attempt, state, status, code, detail, job_id=str(run.pid),
-                       node=socket.gethostname())
+        return Outcome(h.trial_id, h.attempt, state, code, detail, job_id=str(run.pid), node=socket.gethostname())
 
     def stop(self, cancel: bool) -> None:
         if not cancel:

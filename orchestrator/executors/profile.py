@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ConfigError
 
 _LIST_KEYS = ("setup", "sbatch_extra")
+#: SlurmOptions field -> sbatch option, in the order scripts list them: the one mapping used by the
+#: executor (through submitit), `sbatch --test-only`, `--detach` and the array templates
+SBATCH_FIELDS = (("partition", "partition"), ("gres", "gres"), ("gpus_per_node", "gpus-per-node"),
+                 ("cpus_per_task", "cpus-per-task"), ("mem", "mem"), ("time", "time"), ("account", "account"),
+                 ("qos", "qos"), ("constraint", "constraint"), ("exclude", "exclude"), ("job_name", "job-name"))
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,18 @@ class SlurmOptions:
             elif v is not None:
                 d[f.name] = v
         return SlurmOptions(**d)
+
+    def sbatch_parameters(self) -> dict[str, Any]:
+        """sbatch option -> value for every option set, --sbatch-extra last (True: a flag without value)."""
+        out: dict[str, Any] = {flag: getattr(self, name) for name, flag in SBATCH_FIELDS
+                               if getattr(self, name) is not None}
+        out.update(self.extra_parameters())
+        return out
+
+    def sbatch_flags(self, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()) -> list[str]:
+        """The options as sbatch command-line flags (``only``/``skip``: sbatch option names)."""
+        return [f"--{k}" if v is True else f"--{k}={v}" for k, v in self.sbatch_parameters().items()
+                if (only is None or k in only) and k not in skip]
 
     def extra_parameters(self) -> dict[str, Any]:
         """--sbatch-extra lines ('--reservation=x', '#SBATCH --mail-type=END', '--exclusive') as a dict."""

@@ -32,14 +32,17 @@ from orchestrator.executors.slurm_text import (
     parse_sacct,
     sbatch_error_option,
     sbatch_error_text,
-    status_from_slurm,
 )
 from orchestrator.store.atomic import refresh
 from orchestrator.store.paths import TrialPaths
-from orchestrator.trial import Trial, TrialStatus
+from orchestrator.trial import Trial
 
 SCHEDULER_COMMANDS = ("sbatch", "sacct", "scontrol", "scancel", "srun", "squeue")
 RESULT_GRACE_S = 5.0  # wait this long after sacct says "ended" for a result file to appear (NFS)
+#: sbatch options submitit takes as parameters of its own; the others (mem and time as the user wrote
+#: them, --sbatch-extra) go through its additional_parameters unchanged
+_SUBMITIT_NATIVE = frozenset({"partition", "gres", "gpus_per_node", "cpus_per_task", "account", "qos", "constraint",
+                              "exclude", "job_name"})
 
 
 def slurm_available() -> bool:
@@ -92,9 +95,7 @@ class SlurmExecutor(Executor):
     def __init__(self, options: SlurmOptions, folder: Path, parallel: int,
                  run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
                  clock: Callable[[], float] = time.time, sacct_min_s: float = 2.0, sacct_max_s: float = 20.0) -> None:
-        if not slurm_available():
-            missing = [c for c in SCHEDULER_COMMANDS if not shutil.which(c)]
-            raise ConfigError(f"--executor slurm: SLURM commands not found on PATH ({', '.join(missing)})")
+        check_commands()
         self.options = options
         self.folder = Path(folder)
         self.parallel = max(1, parallel)
@@ -107,52 +108,24 @@ class SlurmExecutor(Executor):
         self._next_sacct = 0.0
         self.stats = SchedulerStats()
         self._max_array: int | None = None
-        self._extra = options.extra_parameters()  # validates --sbatch-extra early
+        options.extra_parameters()  # validates --sbatch-extra early
 
     # --- cluster facts and validation -----------------------------------------------------------
 
     def _cmd(self, args: list[str], what: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}
-        try:
-            return self._run(args, capture_output=True, text=True, timeout=timeout, env=env)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return subprocess.CompletedProcess(args, 1, "", f"{what} failed: {e}")
+        return _scheduler(self._run, args, what, timeout)
 
     @property
     def max_array(self) -> int:
         if self._max_array is None:
             self.stats.scontrol_calls += 1
-            p = self._cmd(["scontrol", "show", "config"], "scontrol")
-            self._max_array = max_array_size(parse_config(p.stdout)) if p.returncode == 0 else 1001
+            self._max_array = cluster_max_array(self._run)
         return self._max_array
-
-    def sbatch_flags(self) -> list[str]:
-        """The options as sbatch command-line flags (used by --test-only and the templates)."""
-        o = self.options
-        flags = []
-        for name, value in (("partition", o.partition), ("gres", o.gres), ("gpus-per-node", o.gpus_per_node),
-                            ("cpus-per-task", o.cpus_per_task), ("mem", o.mem), ("time", o.time),
-                            ("account", o.account), ("qos", o.qos), ("constraint", o.constraint),
-                            ("exclude", o.exclude), ("job-name", o.job_name)):
-            if value is not None:
-                flags.append(f"--{name}={value}")
-        for key, value in self._extra.items():
-            flags.append(f"--{key}" if value is True else f"--{key}={value}")
-        return flags
 
     def validate(self) -> None:
         """Ask sbatch whether these options could run (``--test-only``); nothing is submitted."""
         self.stats.sbatch_calls += 1
-        p = self._cmd(["sbatch", "--test-only", *self.sbatch_flags(), "--wrap", "true"], "sbatch --test-only")
-        if p.returncode != 0:
-            raise self._submission_error(p.stderr)
-
-    def _submission_error(self, stderr: str) -> SubmissionError:
-        text = sbatch_error_text(stderr)
-        option = sbatch_error_option(text)
-        value = getattr(self.options, option.lstrip("-").replace("-", "_"), None) if " " not in option else None
-        given = f" ({option}={value})" if value is not None else ""
-        return SubmissionError(f"{option}: sbatch refused the job: {text}{given}")
+        validate_options(self.options, self._run)
 
     # --- submission -----------------------------------------------------------------------------
 
@@ -161,18 +134,14 @@ class SlurmExecutor(Executor):
 
         o = self.options
         ex = submitit.SlurmExecutor(folder=str(self.folder), python=o.python, max_num_timeout=0)
-        extra: dict[str, Any] = dict(self._extra)
-        if o.mem is not None:
-            extra["mem"] = o.mem  # as the user wrote it ("16G"); submitit's own mem is in GB floats
-        if o.time is not None:
-            extra["time"] = o.time  # minutes or D-HH:MM:SS, passed through to sbatch
-        params: dict[str, Any] = dict(
-            time=None, partition=o.partition, gres=o.gres, gpus_per_node=o.gpus_per_node,
-            cpus_per_task=o.cpus_per_task, account=o.account, qos=o.qos, constraint=o.constraint,
-            exclude=o.exclude, job_name=o.job_name or "orch", setup=list(o.setup) or None,
-            array_parallelism=max(1, throttle), additional_parameters=extra or None,
-        )
-        ex.update_parameters(**{k: v for k, v in params.items() if v is not None or k == "time"})
+        native: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for flag, value in o.sbatch_parameters().items():
+            key = flag.replace("-", "_")
+            (native if key in _SUBMITIT_NATIVE else extra)[key] = value
+        native.setdefault("job_name", "orch")
+        ex.update_parameters(time=None, setup=list(o.setup) or None, array_parallelism=max(1, throttle),
+                             additional_parameters=extra or None, **native)
         return ex
 
     def submit(self, trials: Sequence[Trial], paths: Sequence[TrialPaths], throttle: int) -> list[Handle]:
@@ -326,8 +295,7 @@ class SlurmExecutor(Executor):
             detail = f"SLURM job {run.job_id} {ended}{code} without a result file"
             if log:
                 detail += f"; log tail ({self.log_path(run.job_id, 'err')}):\n{log}"
-        status = TrialStatus.SUCCESS if state == "COMPLETED" and run.paths.result.exists() else status_from_slurm(state)
-        return Outcome(h.trial_id, h.attempt, state, status, None, detail, job_id=run.job_id, node=run.node)
+        return Outcome(h.trial_id, h.attempt, state, None, detail, job_id=run.job_id, node=run.node)
 
     def log_path(self, job_id: str, kind: str = "err") -> Path:
         return self.folder / f"{job_id}_0_log.{kind}"
@@ -350,14 +318,17 @@ class SlurmExecutor(Executor):
         return 0.25
 
 
+#: the options a detached controller (a small CPU job) takes from the trials' own
+CONTROLLER_OPTIONS = ("partition", "time", "account", "qos", "mem")
+
+
 def submit_controller(options: SlurmOptions, argv: list[str], log_dir: Path, job_name: str) -> str:
     """Run `orch tune --resume STUDY` itself as a small CPU job (`--detach`); returns the job id."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    flags = [f"--job-name={job_name}", f"--output={log_dir / 'controller-%j.log'}", "--cpus-per-task=1"]
-    for name, value in (("partition", options.partition), ("time", options.time), ("account", options.account),
-                        ("qos", options.qos), ("mem", options.mem or "2G")):
-        if value is not None:
-            flags.append(f"--{name}={value}")
+    flags = [f"--job-name={job_name}", f"--output={log_dir / 'controller-%j.log'}", "--cpus-per-task=1",
+             *options.sbatch_flags(only=CONTROLLER_OPTIONS)]
+    if options.mem is None:
+        flags.append("--mem=2G")
     script = "\n".join(["#!/bin/bash", *options.setup, " ".join(_quote(a) for a in argv), ""])
     p = subprocess.run(["sbatch", "--parsable", *flags], input=script, capture_output=True, text=True,
                        env={**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")})
@@ -365,6 +336,47 @@ def submit_controller(options: SlurmOptions, argv: list[str], log_dir: Path, job
         text = sbatch_error_text(p.stderr)
         raise SubmissionError(f"--detach ({sbatch_error_option(text)}): sbatch refused the controller job: {text}")
     return p.stdout.strip().split(";")[0]
+
+
+def validate_options(options: SlurmOptions, run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run
+                     ) -> None:
+    """Ask sbatch whether trials with these options could run (``--test-only``); nothing is submitted.
+    Raises ConfigError without SLURM and SubmissionError (naming the option) when sbatch refuses."""
+    check_commands()
+    p = _scheduler(run, ["sbatch", "--test-only", *options.sbatch_flags(), "--wrap", "true"], "sbatch --test-only")
+    if p.returncode != 0:
+        raise submission_error(options, p.stderr)
+
+
+def cluster_max_array(run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run) -> int:
+    """The cluster's MaxArraySize (`scontrol show config`; 1001 when it cannot be read)."""
+    p = _scheduler(run, ["scontrol", "show", "config"], "scontrol")
+    return max_array_size(parse_config(p.stdout)) if p.returncode == 0 else 1001
+
+
+def submission_error(options: SlurmOptions, stderr: str) -> SubmissionError:
+    """sbatch's refusal as one line naming the option (and the value given)."""
+    text = sbatch_error_text(stderr)
+    option = sbatch_error_option(text)
+    value = getattr(options, option.lstrip("-").replace("-", "_"), None) if " " not in option else None
+    given = f" ({option}={value})" if value is not None else ""
+    return SubmissionError(f"{option}: sbatch refused the job: {text}{given}")
+
+
+def check_commands() -> None:
+    if not slurm_available():
+        missing = [c for c in SCHEDULER_COMMANDS if not shutil.which(c)]
+        raise ConfigError(f"--executor slurm: SLURM commands not found on PATH ({', '.join(missing)})")
+
+
+def _scheduler(run: Callable[..., subprocess.CompletedProcess[str]], args: list[str], what: str,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """A scheduler command without the SLURM_* variables of a job this controller may run in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}
+    try:
+        return run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return subprocess.CompletedProcess(args, 1, "", f"{what} failed: {e}")
 
 
 def _quote(arg: str) -> str:

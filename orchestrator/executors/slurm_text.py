@@ -8,23 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from orchestrator.executors.base import STATE_STATUS
 from orchestrator.trial import TrialStatus
 
 SACCT_FIELDS = "JobID,State,ExitCode,NodeList,Elapsed"
-
-_STATE_TO_STATUS: dict[str, TrialStatus] = {
-    "PENDING": TrialStatus.PENDING, "REQUEUED": TrialStatus.PENDING, "REQUEUE_HOLD": TrialStatus.PENDING,
-    "REQUEUE_FED": TrialStatus.PENDING, "RESV_DEL_HOLD": TrialStatus.PENDING, "SUSPENDED": TrialStatus.RUNNING,
-    "RUNNING": TrialStatus.RUNNING, "COMPLETING": TrialStatus.RUNNING, "CONFIGURING": TrialStatus.RUNNING,
-    "RESIZING": TrialStatus.RUNNING, "SIGNALING": TrialStatus.RUNNING, "STAGE_OUT": TrialStatus.RUNNING,
-    "COMPLETED": TrialStatus.CRASHED,  # completed without a result file: the job lost its result
-    "FAILED": TrialStatus.CRASHED, "OUT_OF_MEMORY": TrialStatus.CRASHED, "BOOT_FAIL": TrialStatus.CRASHED,
-    "SPECIAL_EXIT": TrialStatus.CRASHED, "REVOKED": TrialStatus.CANCELLED, "DEADLINE": TrialStatus.TIMEOUT,
-    "TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED, "NODE_FAIL": TrialStatus.PREEMPTED,
-    "CANCELLED": TrialStatus.CANCELLED,
-    "LAUNCH_FAILED": TrialStatus.CRASHED,  # orch's own: FAILED before the worker started (retried)
-}
-
 
 def normalise_state(state: str) -> str:
     """'CANCELLED by 0' -> 'CANCELLED'; 'RUNNING+' -> 'RUNNING'."""
@@ -33,7 +20,8 @@ def normalise_state(state: str) -> str:
 
 
 def status_from_slurm(state: str) -> TrialStatus:
-    return _STATE_TO_STATUS.get(normalise_state(state), TrialStatus.RUNNING)
+    """A state as sacct prints it; an unknown word means the job is still going (keep waiting)."""
+    return STATE_STATUS.get(normalise_state(state), TrialStatus.RUNNING)
 
 
 def is_terminal(state: str) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 
 from orchestrator.metalearning.encode import smac_encode_frame
 from orchestrator.metalearning.metadata import MetaData
-from orchestrator.metalearning.selectors import relevant
+from orchestrator.metalearning.related import relevant
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from orchestrator.store.export import META_SCHEMA_VERSION
 
-if TYPE_CHECKING:
-    from orchestrator.bench.suites import Suite
-
+T = TypeVar("T")
 REQUIRED = ("schema_version", "study", "task", "job", "objective", "direction", "status", "value")
 CACHE_NAME = "metadata-cache.parquet"
 
@@ -65,26 +63,17 @@ class MetaData:
         return cls(_with_cost(df.reset_index(drop=True)), problems)
 
     @classmethod
-    def from_tables(cls, suite: Suite, exclude: str | None = None) -> MetaData:
-        """A benchmark suite's tables as a meta-dataset (leave-one-task-out: without ``exclude``)."""
-        key = (id(suite), exclude)  # not the name: two tables of one job share it ("fnn-regression-table")
-        hit = _TABLE_CACHE.get(key)
-        if hit is not None and hit[0] is suite:
-            return hit[1]
-        frames = []
-        for name, t in suite.tasks.items():
-            if name == exclude:
-                continue
-            df = pd.DataFrame({f"hp:{k}": [c.get(k) for c in t.configs] for k in suite.space.keys()})
-            df["task"], df["study"], df["job"], df["dataset"] = f"{suite.name}:{name}", f"table-{name}", suite.name, name
-            df["objective"], df["direction"], df["status"] = suite.objective, "minimize", "SUCCESS"
-            df["value"], df["wall_seconds"] = t.objective, t.cost
-            for k, v in t.features.items():
-                df[f"mf:{k}"] = v
-            frames.append(df)
-        md = cls(_with_cost(pd.concat(frames, ignore_index=True)))
-        _TABLE_CACHE[key] = (suite, md)  # the suite is kept: its id is not reused while cached
-        return md
+    def from_frame(cls, df: pd.DataFrame) -> MetaData:
+        """Rows in the meta-dataset's schema (``value`` and ``direction`` give each row's ``cost``)."""
+        return cls(_with_cost(df.reset_index(drop=True)))
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What ``build`` computes from this meta-dataset, computed once per key (a MetaData's frame is not
+        changed after loading): a study's planner and its optimiser share one source prior."""
+        memo: dict[Hashable, Any] = self.__dict__.setdefault("_derived", {})
+        if key not in memo:
+            memo[key] = build()
+        return memo[key]  # type: ignore[no-any-return]
 
     # --- views ---------------------------------------------------------------------------------------
 
@@ -150,9 +139,6 @@ class MetaData:
         lo, hi = g.transform("min"), g.transform("max")
         ok["score"] = np.where(hi > lo, (ok["cost"] - lo) / (hi - lo).replace(0, 1), 0.0)
         return ok
-
-
-_TABLE_CACHE: dict[tuple[int, str | None], tuple[Any, MetaData]] = {}
 
 
 def _empty() -> pd.DataFrame:

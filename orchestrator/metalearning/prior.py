@@ -9,13 +9,13 @@ for ordinal and categorical hyperparameters, [0, 1] for numbers, NaN for inactiv
   that task elsewhere.
 * ``ModelPrior``: any space: one extra-trees regressor per source task on its (projected) trials.
 
-``TaskWeights`` re-weights the source tasks from the new task's own observations (how well each
-ranks them: Kendall's tau), and ``greedy_portfolio`` picks configurations that cover the sources.
+The interface optimisers see (``SourcePrior``, ``TaskWeights``, the greedy portfolio) lives in
+``optimizers/prior.py``; this module builds priors from the meta-dataset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,20 +23,14 @@ import pandas as pd
 
 from orchestrator.metalearning.metadata import MetaData
 from orchestrator.metalearning.project import project
+from orchestrator.metalearning.related import ranked_neighbours, relevant
+from orchestrator.optimizers.prior import SourcePrior, smac_vectors
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
 MAX_GRID = 2_000_000
 ROWS_PER_TASK = 1500
-
-
-def smac_vectors(space: ConfigurationSpace, configs: Sequence[dict[str, Any]]) -> np.ndarray:
-    from ConfigSpace import Configuration
-
-    if not configs:
-        return np.zeros((0, len(space)))
-    return np.stack([Configuration(space, values=c).get_array() for c in configs])
 
 
 def _extra_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
@@ -53,28 +47,6 @@ def _task_rows(scored: pd.DataFrame, rng: np.random.Generator, limit: int = ROWS
     rest = rest.iloc[np.sort(rng.choice(len(rest), limit - len(best), replace=False))]
     return pd.concat([best, rest])
 
-
-class SourcePrior:
-    tasks: list[str]
-    #: each task's best evaluated configuration, aligned with ``tasks`` (None: none projects)
-    incumbents: list[dict[str, Any] | None]
-
-    def values(self, x: np.ndarray) -> np.ndarray:
-        """(n_tasks, n) normalised objectives of the rows of ``x`` (SMAC vectors)."""
-        raise NotImplementedError
-
-    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
-        """Configurations to choose from greedily (vectors; dicts where cheaper to keep)."""
-        raise NotImplementedError
-
-    def config_of(self, vector: np.ndarray) -> dict[str, Any]:
-        from ConfigSpace import Configuration
-
-        from orchestrator.space import config_to_dict
-
-        return config_to_dict(Configuration(self.space, vector=vector))
-
-    space: Any = None
 
 
 def grid_size(space: ConfigurationSpace) -> int | None:
@@ -135,11 +107,8 @@ class GridPrior(SourcePrior):
     def values(self, x: np.ndarray) -> np.ndarray:
         return self.norm[:, self.flat(x[:, : len(self.sizes)])]
 
-    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, None]:
-        return np.arange(self.n_grid), None
-
-    def grid_values(self) -> np.ndarray:
-        return self.norm
+    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[int], dict[str, Any]]]:
+        return self.norm, lambda j: self.config_of(self.vector_of(j))
 
     def vector_of(self, flat: int) -> np.ndarray:
         return self.unflat(np.array([flat]))[0].astype(float)
@@ -184,8 +153,6 @@ class ModelPrior(SourcePrior):
         rng = np.random.default_rng(seed)
         names = meta.task_names()
         if len(names) > max_tasks:
-            from orchestrator.metalearning.selectors import ranked_neighbours
-
             names = sorted(nb.task for nb in ranked_neighbours(meta, dict(target or {}), space)[:max_tasks])
         scored = meta.scores(names)  # only the tasks used: a fraction of a million-row meta-dataset
         self.tasks, self.models, pool = [], [], []
@@ -218,19 +185,17 @@ class ModelPrior(SourcePrior):
         xx = np.nan_to_num(x, nan=-1.0)
         return np.stack([m.predict(xx) for m in self.models]) if self.models else np.zeros((0, len(x)))
 
-    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[int], dict[str, Any]]]:
         from orchestrator.space import config_to_dict
 
         fresh = [config_to_dict(c) for c in self._sampler.sample_configuration(self.samples)]
         configs = self.pool + fresh
-        return np.vstack([self._pool_x, smac_vectors(self.space, fresh)]), configs
+        return self.values(np.vstack([self._pool_x, smac_vectors(self.space, fresh)])), configs.__getitem__
 
 
 def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
                 target: dict[str, Any] | None = None) -> SourcePrior | None:
     """The grid prior for finite spaces, else the model prior; None without related past tasks."""
-    from orchestrator.metalearning.selectors import relevant
-
     meta = relevant(meta, space) if meta is not None else meta
     if meta is None or not len(meta.ok):
         return None
@@ -240,49 +205,3 @@ def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
     else:
         prior = ModelPrior(space, meta, seed, target=target)
     return prior if prior.tasks else None
-
-
-class TaskWeights:
-    """w_s ∝ exp(beta * tau_s): tau_s is Kendall's tau-a between the new task's observed costs and
-    source s's normalised objectives at the same configurations (uniform under ``min_obs`` points)."""
-
-    def __init__(self, n: int, beta: float = 20.0, min_obs: int = 3) -> None:
-        self.beta, self.min_obs = beta, min_obs
-        self.w = np.ones(n) / max(n, 1)
-
-    def update(self, src: np.ndarray, y: np.ndarray) -> np.ndarray:
-        n = len(y)
-        k = src.shape[0]
-        if k == 0 or n < self.min_obs or self.beta <= 0:
-            self.w = np.ones(k) / max(k, 1)
-            return self.w
-        iu = np.triu_indices(n, 1)
-        dy = np.sign(y[:, None] - y[None, :])[iu]
-        taus = np.array([np.mean(dy * np.sign(v[:, None] - v[None, :])[iu]) for v in src])
-        logw = self.beta * taus
-        w = np.exp(logw - logw.max())
-        self.w = w / w.sum()
-        return self.w
-
-
-def prior_portfolio(prior: SourcePrior, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """``n`` configurations that together do best across the prior's past tasks (a greedy portfolio)."""
-    if isinstance(prior, GridPrior):
-        picks = greedy_portfolio(prior.grid_values(), n)
-        return [prior.config_of(prior.vector_of(j)) for j in picks]
-    x, configs = prior.candidates(rng)
-    picks = greedy_portfolio(prior.values(x), n)
-    return [configs[j] for j in picks]  # type: ignore[index]
-
-
-def greedy_portfolio(s: np.ndarray, k: int) -> list[int]:
-    """Columns of ``s`` (tasks x candidates) that together minimise the mean best score per task."""
-    cur = np.full(s.shape[0], np.inf)
-    chosen: list[int] = []
-    for _ in range(min(k, s.shape[1])):
-        score = np.minimum(s, cur[:, None]).mean(axis=0)
-        score[chosen] = np.inf
-        j = int(np.argmin(score))
-        chosen.append(j)
-        cur = np.minimum(cur, s[:, j])
-    return chosen

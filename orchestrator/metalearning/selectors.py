@@ -21,9 +21,12 @@ import pandas as pd
 
 from orchestrator.metalearning.encode import encode_configs, encode_frame
 from orchestrator.metalearning.metadata import MetaData
-from orchestrator.metalearning.project import project, project_all
-from orchestrator.metalearning.similarity import Neighbour, neighbours
+from orchestrator.metalearning.prior import build_prior
+from orchestrator.metalearning.project import project_all
+from orchestrator.metalearning.related import ranked_neighbours, relevant, task_features
+from orchestrator.metalearning.similarity import Neighbour
 from orchestrator.optimizers.base import config_key
+from orchestrator.optimizers.prior import prior_portfolio, smac_vectors
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -51,25 +54,6 @@ class ScoreTable:
     origin: list[str]
     tasks: list[str]
     scores: np.ndarray  # (n_candidates, n_tasks)
-
-
-def relevant(meta: MetaData, space: ConfigurationSpace) -> MetaData:
-    """Only tasks whose trials set at least one hyperparameter of the new space."""
-    names = set(space.keys())
-    cols = [c for c in meta.df.columns if c.startswith("hp:") and c[3:] in names]
-    if not cols or not len(meta.df):
-        return MetaData(meta.df.iloc[0:0])
-    mask = meta.df[cols].notna().any(axis=1)
-    return MetaData(meta.df[mask])
-
-
-def task_features(meta: MetaData) -> dict[str, dict[str, Any]]:
-    return {t.name: t.features for t in meta.tasks()}
-
-
-def ranked_neighbours(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace) -> list[Neighbour]:
-    hps = {t.name: t.hyperparameters for t in meta.tasks()}
-    return neighbours(target, task_features(meta), hps, list(space.keys()))
 
 
 def _vectors(space: ConfigurationSpace, configs: list[dict[str, Any]]) -> np.ndarray:
@@ -248,8 +232,6 @@ def model(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: 
 
 def transfer(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3, seed: int = 0) -> WarmStart:
     """Greedy portfolio over the source prior (one model per past task, or the tabulated grid)."""
-    from orchestrator.metalearning.prior import build_prior, prior_portfolio, smac_vectors
-
     meta = relevant(meta, space)
     prior = build_prior(space, meta, seed, target)
     if prior is None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.metalearning.metadata import MetaData
-from orchestrator.metalearning.selectors import SELECTORS, WarmStart, ranked_neighbours, relevant
+from orchestrator.metalearning.related import ranked_neighbours, relevant
+from orchestrator.metalearning.selectors import SELECTORS, WarmStart
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -29,17 +30,9 @@ class WarmStartPlan:
     problems: list[str] = field(default_factory=list)
     shared: dict[str, tuple[str, ...]] = field(default_factory=dict)  # task -> hyperparameters shared with the space
 
-    def to_options(self) -> dict[str, Any]:
-        return {"warm_start": self.configs, "warm_reasons": self.reasons, "warm_selector": self.selector,
-                "meta_tasks": [[t, d] for t, d in self.tasks]}
-
 
 def load_meta(roots: Sequence[Path], exclude_study: str | None) -> MetaData:
     return MetaData.load(roots, exclude_studies=[exclude_study] if exclude_study else [], lean=True)
-
-
-def related(meta: MetaData, space: ConfigurationSpace) -> MetaData:
-    return relevant(meta, space)
 
 
 def plan(meta: MetaData, space: ConfigurationSpace, task: Task | None, selector: str = DEFAULT_SELECTOR,

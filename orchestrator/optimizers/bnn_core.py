@@ -189,20 +189,20 @@ class MLP(torch.nn.Module):
                 for m in self.body if isinstance(m, torch.nn.Linear)]
 
 
-_NP_ACT = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "silu": lambda z: z / (1.0 + np.exp(-z)),
+NP_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "silu": lambda z: z / (1.0 + np.exp(-z)),
            "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))}
 
 
 def numpy_features(params: list[tuple[np.ndarray, np.ndarray]], activation: str, x: np.ndarray) -> np.ndarray:
     """phi(x) with a bias column, in numpy (prediction is called thousands of times on tiny batches)."""
-    f = _NP_ACT[activation]
+    f = NP_ACTIVATIONS[activation]
     h = x
     for W, b in params:
         h = f(h @ W + b)
     return np.concatenate([h, np.ones((len(h), 1))], axis=1)
 
 
-def _torch_neg_log_evidence(Phi: torch.Tensor, y: torch.Tensor, log_alpha: torch.Tensor,
+def torch_neg_log_evidence(Phi: torch.Tensor, y: torch.Tensor, log_alpha: torch.Tensor,
                             log_beta: torch.Tensor) -> torch.Tensor:
     """-log p(y | Phi, alpha, beta) / n for BLR with w ~ N(0, alpha^-1 I) (ABLR's training loss)."""
     n, k = Phi.shape
@@ -241,7 +241,7 @@ def single_threaded_blas() -> None:
 _BLAS_LIMITED = False
 
 
-def _warm_up_torch() -> None:
+def warm_up_torch() -> None:
     """The first torch.optim optimizer triggers a multi-second lazy import (torch._dynamo); pay it once,
     when the model is constructed, instead of inside the first SMAC ask."""
     global _WARM
@@ -329,7 +329,7 @@ def meta_train(
                     yb = (yb - yb.mean()) / (yb.std() + 1e-8)
                 phi = net.features(tx[t][idx])
                 phi = torch.cat([phi, torch.ones(nb, 1)], 1).double()
-                loss = loss + _torch_neg_log_evidence(phi, yb, log_ab[t, 0].double(),
+                loss = loss + torch_neg_log_evidence(phi, yb, log_ab[t, 0].double(),
                                                       torch.clamp(log_ab[t, 1], max=cap).double())
             loss.backward()
             opt.step()

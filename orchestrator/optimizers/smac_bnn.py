@@ -24,9 +24,9 @@ from orchestrator.optimizers.bnn_core import (
     MLP,
     BatchedMLP,
     InputEncoder,
-    _NP_ACT,
-    _torch_neg_log_evidence,
-    _warm_up_torch,
+    NP_ACTIVATIONS,
+    torch_neg_log_evidence,
+    warm_up_torch,
     single_threaded_blas,
     numpy_features,
 )
@@ -94,7 +94,7 @@ class DNGOModel(AbstractModel):
         self._X_prev: np.ndarray | None = None
         self._fold: np.ndarray | None = None
         self._crossfit: bool | None = None
-        _warm_up_torch()
+        warm_up_torch()
         single_threaded_blas()
 
     @property
@@ -216,7 +216,7 @@ class DNGOModel(AbstractModel):
         if covariance_type not in (None, "diagonal"):
             raise ValueError("DNGOModel supports covariance_type None or 'diagonal' only.")
         h = self._enc(X).astype(np.float32)[None]
-        act = _NP_ACT[self.activation]
+        act = NP_ACTIVATIONS[self.activation]
         for W, b in zip(self._Ws, self._bs):
             h = act(h @ W + b)
         Phi = np.concatenate([h, np.ones(h.shape[:2] + (1,), dtype=np.float32)], axis=2)    # (M, n, k)
@@ -292,7 +292,7 @@ class MetaBNNModel(AbstractModel):
         for _ in range(self.finetune_steps):
             opt.zero_grad()
             phi = torch.cat([net.features(xt), torch.ones(len(xt), 1)], 1).double()
-            loss = _torch_neg_log_evidence(phi @ C, yt - phi @ w0, log_ab[0].double(),
+            loss = torch_neg_log_evidence(phi @ C, yt - phi @ w0, log_ab[0].double(),
                                            torch.clamp(log_ab[1], max=cap).double())
             loss.backward()
             opt.step()
@@ -357,3 +357,37 @@ class RunHistoryMinMaxLogEncoder(RunHistoryEncoder):
         lo, hi = float(np.min(v)), float(np.max(v))
         span = hi - lo if hi > lo else 1.0
         return np.log((v - lo) / span + self.offset)
+
+
+def warp_encoder(kind: str, shift: float) -> Any:
+    """SMAC's runhistory encoder for meta-bnn (a factory of the scenario): the target's costs mapped as
+    the past tasks' were: ('error', b) bounded errors on a shared scale, else per-run min-max."""
+
+    def encoder(scenario: Any) -> Any:
+        if kind == "error":
+            return RunHistoryErrorLogEncoder(scenario, shift=shift)
+        return RunHistoryMinMaxLogEncoder(scenario)
+
+    return encoder
+
+
+def bnn_optimizer(space: ConfigurationSpace, seed: int = 0, n_trials: int = 100, budget: float | None = None,
+                  model: Any = None, encoder: Any = None, initial_configs: Sequence[dict[str, Any]] | None = None,
+                  initial_origin: str = "warm start") -> Any:
+    """SMAC with a network surrogate and plain EI (the network models raw or warped costs), retrained at
+    every ask: with the default (every 8th) the acquisition's challenger list of a young model sends
+    several trials into the same corner before the model sees any of them. With ``initial_configs``
+    they are the whole initial design and there is no random interleaving (meta-bnn: the network's
+    predictive variance does the exploring)."""
+    from smac.acquisition.function import EI
+
+    from orchestrator.optimizers.smac import SmacOptimizer
+
+    if initial_configs is None:
+        return SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
+                             model=model if model is not None else DNGOModel(space, seed=seed),
+                             acquisition=EI(log=False), encoder=encoder, retrain_after=1)
+    return SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
+                         model=model if model is not None else DNGOModel(space, seed=seed),
+                         acquisition=EI(log=False), encoder=encoder, retrain_after=1, random_probability=0.0,
+                         initial_configs=list(initial_configs), initial_origin=initial_origin, n_initial=0)

@@ -13,7 +13,7 @@ import numpy as np
 from smac.model.abstract_model import AbstractModel
 from smac.model.random_forest.pyrfr.random_forest_pyrfr import PyrfrRandomForest
 
-from orchestrator.metalearning.prior import SourcePrior, TaskWeights
+from orchestrator.optimizers.prior import SourcePrior, TaskWeights
 
 
 class PriorRandomForest(AbstractModel):

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from orchestrator.metalearning.prior import GridPrior, SourcePrior, TaskWeights, prior_portfolio, smac_vectors
 from orchestrator.optimizers.base import Optimizer, Suggestion, config_key
+from orchestrator.optimizers.prior import SourcePrior, TaskWeights, prior_portfolio, smac_vectors
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -45,7 +45,8 @@ class TransferSmac(Optimizer):
         self.greedy_every = greedy_every if prior is not None else 0
         self.greedy_until = greedy_until
         # each past task's best configuration (aligned with the prior's tasks; None where it has none)
-        self.incumbents: list[dict[str, Any] | None] = list(getattr(prior, "incumbents", [])) if incumbents else []
+        self.incumbents: list[dict[str, Any] | None] = (list(prior.incumbents) if prior is not None and incumbents
+                                                        else [])
         self.n_incumbents = incumbents
         self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
         self._rng = np.random.default_rng(seed)
@@ -115,18 +116,9 @@ class TransferSmac(Optimizer):
     def _prior_greedy(self) -> Suggestion | None:
         assert self.prior is not None
         self._reweigh()
-        if isinstance(self.prior, GridPrior):
-            m = self.weights.w @ self.prior.grid_values()
-            order = np.argsort(m, kind="stable")
-            for j in order[: 10 + len(self._asked)]:
-                config = self.prior.config_of(self.prior.vector_of(int(j)))
-                if config_key(config) not in self._asked:
-                    return Suggestion(config, self.budget, "meta: prior", self._seed)
-            return None
-        x, configs = self.prior.candidates(self._rng)
-        m = self.weights.w @ self.prior.values(x)
-        for j in np.argsort(m, kind="stable"):
-            config = configs[int(j)]  # type: ignore[index]
+        values, config_at = self.prior.candidates(self._rng)
+        for j in np.argsort(self.weights.w @ values, kind="stable"):
+            config = config_at(int(j))
             if config_key(config) not in self._asked:
                 return Suggestion(config, self.budget, "meta: prior", self._seed)
         return None

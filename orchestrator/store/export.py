@@ -59,7 +59,7 @@ def meta_rows(spec: StudySpec, records: Iterable[TrialRecord]) -> list[dict[str,
         row: dict[str, Any] = {
             "schema_version": META_SCHEMA_VERSION, "study": spec.name, "task": task.name, "job": task.job,
             "dataset": task.dataset, "objective": task.objective, "direction": task.direction,
-            "strategy": spec.strategy, "trial_id": t.trial_id, "attempt": t.attempt, "status": r.status.value,
+            "strategy": spec.strategy.name, "trial_id": t.trial_id, "attempt": t.attempt, "status": r.status.value,
             "value": r.objective if r.ok else None, "cost": task.cost(r.objective) if r.ok and r.objective is not None else None,
             "budget": r.budget if r.budget is not None else t.budget, "wall_seconds": round(r.wall_seconds, 3),
             "gpu_hours": r.gpu_hours, "finished": r.finished, "origin": t.origin,

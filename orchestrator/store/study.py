@@ -112,6 +112,11 @@ class StudyStore:
 
     # --- the controller lock -------------------------------------------------------------------
 
+    def controller(self) -> dict[str, Any] | None:
+        """The live controller holding the study's lock ({"pid", "host"}), None when there is none."""
+        owner = _read_lock(self.paths.lock)
+        return owner if owner and _alive(owner) else None
+
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Only one live controller per study; a lock left by a dead one (same host) is taken over."""
@@ -121,8 +126,8 @@ class StudyStore:
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                owner = _read_lock(lock)
-                if owner and _alive(owner):
+                owner = self.controller()
+                if owner:
                     raise StudyLocked(
                         f"{lock}: study '{self.spec.name}' is being run by pid {owner.get('pid')} on "
                         f"{owner.get('host')}; stop that controller first"

@@ -1,0 +1,269 @@
+"""Planning: what the user asked for (a TuneRequest) becomes a StudySpec. Builds nothing.
+
+Every option is checked here, before anything is written or started; a meta-learning strategy's warm
+start is planned here from the meta-dataset and recorded in the spec, so a resume (and `--detach`,
+and `orch sbatch`) reuse it. ``session.py`` then opens the study's runtime from the plan.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import ConfigError
+from orchestrator.executors.profile import SlurmOptions, find_profile, load_profile
+from orchestrator.spec import (
+    FidelityOptions,
+    GridOptions,
+    JobSpec,
+    MetaOptions,
+    StrategyOptions,
+    StrategySpec,
+    StudySpec,
+)
+from orchestrator.store.paths import check_study_name
+from orchestrator.task import Task, clean_features
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+    from orchestrator.metalearning.metadata import MetaData
+
+DEFAULT_TRIALS = 20
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """The options of `orch tune` (and `orch sbatch`) as the user gave them."""
+
+    root: Path = Path("results")
+    study: str | None = None
+    job: str | None = None
+    command: str | None = None
+    cwd: str | None = None
+    space: str | None = None
+    strategy: str = "smac"
+    trials: int | None = None
+    parallel: int | None = None  # None: 1 for a new study, the study's own on resume
+    seed: int = 0
+    resume: str | None = None
+    objective: str | None = None
+    minimize: bool | None = None
+    budget: float | None = None
+    epochs: int | None = None
+    max_retries: int = 2
+    grid_points: int = 3
+    executor: str = "local"
+    job_options: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    dataset_label: str | None = None
+    meta_roots: tuple[str, ...] = ()
+    max_failures: int | None = None
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    profile: str | None = None
+    #: the strategy's options as a typed record (e.g. a table's pool), in place of those derived from flags
+    strategy_options: StrategyOptions | None = None
+    warm_configs: int | None = None  # None: the strategy's own default
+    min_budget: float | None = None
+    max_budget: float | None = None
+    eta: int = 3
+    retry_crashed: bool = False  # resume only: crashed trials run again
+
+
+@dataclass
+class Plan:
+    """A new study, planned: its spec, its space, what to tell the user, and the meta-dataset it was
+    planned from (reused by the runtime so it is loaded once)."""
+
+    spec: StudySpec
+    space: ConfigurationSpace
+    notes: list[str]
+    meta: MetaData | None = None
+
+
+def plan_study(req: TuneRequest) -> Plan:
+    """A new study from ``req``: everything validated, nothing written."""
+    from jobs.registry import DEFAULT_JOB, get_job, presets
+    from orchestrator.space import fix_hyperparameters, load_space
+    from orchestrator.strategies import check_strategy
+
+    if req.retry_crashed:
+        raise ConfigError("--retry-crashed: only with --resume (a new study has no crashed trials)")
+    notes: list[str] = []
+    check_strategy(req.strategy)
+    _check_positive(req)
+    if req.job and req.command:
+        raise ConfigError("--job and --command: give one of them, not both")
+    options = dict(req.job_options)
+    epochs = _epochs(req, options)
+    if req.command:
+        if not req.space:
+            raise ConfigError("--command needs --space (a YAML or ConfigSpace JSON file)")
+        if not req.objective:
+            raise ConfigError("--command needs --objective (the metric name your command writes)")
+        space = load_space(req.space, presets=presets())
+        _check_command(req.command, list(space.keys()))
+        job = JobSpec(kind="command", command=req.command, cwd=str(Path(req.cwd or ".").resolve()), options=options)
+        task = Task(job="command", dataset=req.dataset_label or "custom", objective=req.objective,
+                    minimize=bool(req.minimize))
+        default_epochs = None
+    else:
+        name = req.job or DEFAULT_JOB
+        if not req.job:
+            notes.append(f"no --job or --command given: running the built-in default job '{name}'")
+        info = get_job(name)
+        space = load_space(req.space or name, presets=presets())
+        objective = req.objective or info.objective
+        minimize = info.minimize if req.minimize is None else req.minimize
+        if req.objective and req.objective not in info.metrics and not req.objective.startswith("test_"):
+            raise ConfigError(f"--objective: job '{name}' reports {', '.join(info.metrics)}, not '{req.objective}'")
+        if options.get("data") and Path(str(options["data"])).expanduser().exists():
+            options["data"] = str(Path(str(options["data"])).expanduser().resolve())  # valid from any node / cwd
+        job = JobSpec(kind="builtin", name=name, options=options)
+        module = info.load()
+        check = getattr(module, "check", None)
+        if check is not None:
+            check(options)  # e.g. the transformer can be loaded, before anything is written
+        features = clean_features(dict(module.task_features(options)) if hasattr(module, "task_features") else {})
+        dataset = req.dataset_label or dataset_label(options.get("data"), info.datasets[0])
+        task = Task(job=name, dataset=dataset, objective=objective, minimize=minimize, features=features)
+        default_epochs = info.default_epochs
+    if req.fixed:
+        space = fix_hyperparameters(space, req.fixed)
+    knobs = strategy_options(req, epochs, default_epochs)
+    budget = None if isinstance(knobs, FidelityOptions) else (
+        req.budget if req.budget is not None else (float(epochs) if epochs else None))
+    study = check_study_name(req.study or f"{task.job}-{req.strategy}-{time.strftime('%Y%m%d-%H%M%S')}")
+    spec = StudySpec(name=study, task=task, job=job, strategy=StrategySpec(req.strategy, knobs),
+                     seed=req.seed, n_trials=req.trials or DEFAULT_TRIALS, parallel=req.parallel or 1,
+                     max_retries=req.max_retries, budget=budget, executor=_executor_options(req, study))
+    spec, meta_notes, meta = _plan_strategy(spec, space, req)
+    return Plan(spec, space, notes + meta_notes, meta)
+
+
+def plan_resume(req: TuneRequest, spec: StudySpec) -> tuple[StudySpec, list[str]]:
+    """The recorded study with what a resume may change (the trial target, trials at once)."""
+    notes = [f"resuming study '{spec.name}'"]
+    if req.trials and req.trials != spec.n_trials:
+        notes.append(f"target changed from {spec.n_trials} to {req.trials} trials")
+        spec = spec.with_trials(req.trials)
+    if req.parallel and req.parallel != spec.parallel:
+        notes.append(f"trials at once changed from {spec.parallel} to {req.parallel}")
+        spec = replace(spec, parallel=req.parallel)
+    return spec, notes
+
+
+def _plan_strategy(spec: StudySpec, space: ConfigurationSpace, req: TuneRequest
+                   ) -> tuple[StudySpec, list[str], MetaData | None]:
+    """A meta-learning strategy (or `auto`) learns from the meta-dataset of the results roots: its warm
+    start and the past studies it learns from are recorded with the roots, so that a resume reuses them."""
+    from orchestrator.strategies import AUTO, STRATEGIES, plan_strategy
+
+    name = spec.strategy.name
+    if name != AUTO and not STRATEGIES[name].uses_meta:
+        return spec, [], None
+    from orchestrator.metalearning.views import meta_roots
+    from orchestrator.metalearning.warmstart import load_meta
+
+    roots = tuple(str(r.resolve()) for r in meta_roots(req.root, list(req.meta_roots)))  # valid from any cwd
+    meta = load_meta([Path(r) for r in roots], exclude_study=spec.name)
+    notes = [f"meta-dataset: skipped {p}" for p in meta.problems]
+    strategy, more = plan_strategy(name, spec.strategy.options, space, spec.task, meta, spec.seed)
+    if strategy.warm is not None:
+        strategy = replace(strategy, warm=replace(strategy.warm, roots=roots))
+    more = [m.replace("in the meta-dataset;", f"in the meta-dataset ({', '.join(roots)});") for m in more]
+    return replace(spec, strategy=strategy), notes + more, meta
+
+
+def strategy_options(req: TuneRequest, epochs: int | None = None, default_epochs: int | None = None) -> StrategyOptions:
+    """The typed options of the strategy asked for, from the flags that belong to it."""
+    from orchestrator.strategies import AUTO, AUTO_LEARNER, STRATEGIES
+
+    entry = STRATEGIES[AUTO_LEARNER if req.strategy == AUTO else req.strategy]
+    if not entry.fidelity and (req.min_budget is not None or req.max_budget is not None):
+        fid = " and ".join(s.name for s in STRATEGIES.values() if s.fidelity)
+        raise ConfigError(f"--min-budget/--max-budget: only for {fid} (got --strategy {req.strategy})")
+    if req.strategy_options is not None:
+        return req.strategy_options
+    default = entry.options
+    if isinstance(default, FidelityOptions):
+        hi = float(req.max_budget or epochs or default_epochs or default.max_budget)
+        lo = float(req.min_budget or max(1.0, round(hi / req.eta**2)))
+        if not 0 < lo < hi:
+            raise ConfigError(f"--min-budget/--max-budget: need 0 < min ({lo:g}) < max ({hi:g})")
+        if req.eta < 2:
+            raise ConfigError(f"--eta: must be at least 2, got {req.eta}")
+        return FidelityOptions(lo, hi, req.eta)
+    if isinstance(default, GridOptions):
+        return GridOptions(req.grid_points)
+    if isinstance(default, MetaOptions) and req.warm_configs is not None:
+        if req.warm_configs < 0:
+            raise ConfigError(f"--warm-configs: must be 0 or more, got {req.warm_configs}")
+        return replace(default, warm_configs=req.warm_configs)
+    return default
+
+
+def _epochs(req: TuneRequest, options: dict[str, Any]) -> int | None:
+    """--epochs, or `-o epochs=N` (the same thing said as a job option; never both, differently)."""
+    given = options.pop("epochs", None)
+    if given is None:
+        return req.epochs
+    try:
+        n = int(given)
+    except (TypeError, ValueError):
+        raise ConfigError(f"-o epochs: expected a whole number, got {given!r}") from None
+    if req.epochs is not None and req.epochs != n:
+        raise ConfigError(f"--epochs {req.epochs} and -o epochs={n}: give the epochs once")
+    if n < 1:
+        raise ConfigError(f"-o epochs: must be at least 1, got {n}")
+    return n
+
+
+def _executor_options(req: TuneRequest, study: str) -> dict[str, Any]:
+    if req.executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor: unknown executor '{req.executor}' (local, slurm)")
+    if req.executor == "slurm" or req.slurm.partition or req.profile:
+        options = load_profile(find_profile(req.profile)).merged(req.slurm)
+        if options.job_name is None:
+            options = replace(options, job_name=f"orch-{study}")
+        options.extra_parameters()  # --sbatch-extra is checked before anything is written
+        return {"kind": "slurm", **options.to_dict()}
+    if req.slurm != SlurmOptions():
+        raise ConfigError("SLURM options (--gres, --mem, ...) need --partition or --executor slurm")
+    return {"kind": "local"}
+
+
+def _check_positive(req: TuneRequest) -> None:
+    for flag, value in (("--trials", req.trials), ("--parallel", req.parallel), ("--epochs", req.epochs),
+                        ("--grid-points", req.grid_points)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag}: must be at least 1, got {value}")
+    if req.max_retries < 0:
+        raise ConfigError(f"--max-retries: must be 0 or more, got {req.max_retries}")
+    if req.budget is not None and req.budget <= 0:
+        raise ConfigError(f"--budget: must be positive, got {req.budget}")
+
+
+def _check_command(command: str, names: list[str]) -> None:
+    from jobs.command import check_template
+
+    try:
+        unknown = check_template(command, names)
+    except ValueError as e:
+        raise ConfigError(f"--command: malformed template: {e}") from None
+    if unknown:
+        raise ConfigError(f"--command: placeholder(s) {', '.join('{' + u + '}' for u in unknown)} are not "
+                          f"hyperparameters of the space ({', '.join(names)})")
+
+
+def dataset_label(data: Any, default: str) -> str:
+    """A short name for the dataset (it becomes part of task and study names)."""
+    if not data:
+        return default
+    name = Path(str(data)).name
+    for suffix in (".gz", ".csv", ".tsv", ".json", ".jsonl", ".parquet", ".npz"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name or str(data)).strip("-").lower() or default
