@@ -329,7 +329,7 @@ def split_indices(n: int, fractions: tuple[float, ...], labels: np.ndarray | Non
         need = int(np.ceil(1 / min(fractions) - 1e-9))
         parts = "/".join(_SPLIT_NAMES.get(len(fractions), ("part",) * len(fractions)))
         shares = "/".join(f"{f:.0%}" for f in fractions)
-        raise ConfigError(f"--data: {where}: {n} usable rows are too few to split into {parts} ({shares}); "
+        raise ConfigError(f"--data: {where}: {n} usable row{'' if n == 1 else 's'} {'is' if n == 1 else 'are'} too few to split into {parts} ({shares}); "
                           f"need at least {need}")
     idx = np.arange(n)
     out = []

@@ -44,7 +44,7 @@ class StudySummary:
     def state(self) -> str:
         if self.controller:
             return "running"
-        return "done" if self.finished >= self.target else "stopped"
+        return "done" if self.finished >= self.target and not self.unfinished else "stopped"
 
     @property
     def best_label(self) -> str:
