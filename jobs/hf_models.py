@@ -107,7 +107,7 @@ def warmup_steps(config: dict[str, Any], total_steps: int) -> int:
     (a space of one's own, a study from before) is capped at half the run, and the job says so."""
     total = max(1, int(total_steps))
     if config.get("warmup_ratio") is not None:
-        return int(round(float(config["warmup_ratio"]) * total))
+        return round(float(config["warmup_ratio"]) * total)
     asked = int(config.get("warmup_steps") or 0)
     cap = int(MAX_WARMUP_SHARE * total)
     if asked > cap:

@@ -100,7 +100,7 @@ class StudyResults:
             "study": self.name, "task": self.spec.task.name, "strategy": self.spec.strategy,
             "objective": self.objective, "direction": self.spec.task.direction,
             "target_trials": self.spec.n_trials, "trials": int(len(t)), "status": self.counts(),
-            "succeeded": int((t["status"] == "SUCCESS").sum()), "failed": int(len(self.failed)),
+            "succeeded": int((t["status"] == "SUCCESS").sum()), "failed": len(self.failed),
             "failures": [{"status": g.status, "reason": g.reason, "trials": list(g.trials)} for g in self.failures()],
             "best": None if best is None else {
                 "trial_id": str(best["trial_id"]), "objective": float(best["objective"]),
@@ -210,8 +210,8 @@ def comparison_notes(results: list[StudyResults]) -> list[str]:
     """What the reader of a comparison must know (printed under its table)."""
     tasks = sorted({r.spec.task.name for r in results})
     if len(tasks) > 1:
-        return [f"different tasks ({', '.join(tasks)}): no common quality to reach (the columns common and "
-                f"*_to_common are empty); each study's best is on its own task's scale"]
+        return [(f"different tasks ({', '.join(tasks)}): no common quality to reach (the columns common and "
+                 f"*_to_common are empty); each study's best is on its own task's scale")]
     return []
 
 

@@ -111,7 +111,7 @@ def test_conditional_default_via_cli(root: Path, cond_space: Path) -> None:
 def test_a_bare_conditional_placeholder_is_refused_at_start(root: Path, cond_space: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     # the session's hook-up (session._create): check_command(req.command, names, conditional_names(space))
-    import orchestrator.session as session
+    from orchestrator import session
 
     monkeypatch.setattr(session, "_check_command", lambda command, names: check_command(command, names, ["momentum"]))
     code = main(["tune", "--root", str(root), "--command", f"{SCRIPT} --lr {{lr}} {{momentum}}", "--space",

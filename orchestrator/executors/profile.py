@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def load_profile(path: Path | None) -> SlurmOptions:
 _UNLIMITED = ("unlimited", "infinite", "inf")
 
 
-def parse_time(value: str | int | float | None, source: str = "--time") -> int | None:
+def parse_time(value: str | float | None, source: str = "--time") -> int | None:
     """Seconds in a SLURM time limit: ``minutes``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or
     ``D-HH:MM:SS`` (what sbatch --time takes). None or ``UNLIMITED``: no limit (None).
     Raises ConfigError naming ``source`` on anything else."""
@@ -166,7 +166,7 @@ def parse_time(value: str | int | float | None, source: str = "--time") -> int |
 
 def format_seconds(seconds: float) -> str:
     """A duration for people: '45 s', '2:05' (minutes:seconds), '1:02:03', '2-00:00:00'."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{seconds:g} s"
     d, rem = divmod(s, 86400)
