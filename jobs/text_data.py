@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from jobs.data import (
+    TEXT_ALIASES,
     Source,
     class_entropy,
     eval_cap,
@@ -29,7 +30,6 @@ from jobs.data import (
 )
 from orchestrator.errors import ConfigError
 
-TEXT_ALIASES = {"sst-2": "sst2", "glue:sst2": "sst2", "agnews": "ag_news", "ag-news": "ag_news", "conll": "conll2003"}
 _HF_NAMES = {"sst2": ("glue", "sst2"), "ag_news": ("ag_news", None), "imdb": ("imdb", None),
              "conll2003": ("conll2003", None)}
 _TEXT_COLS = ("text", "sentence", "review", "content", "document", "description")
@@ -139,16 +139,16 @@ def _finish_text(parts: dict[str, tuple[list[str], list[Any] | None]], source: S
             test, val = val, None  # e.g. SST-2: GLUE's test has no labels, its dev set becomes our test
             notes.append("the labelled dev split is the test split")
         if val is None:
-            t_idx, v_idx = split_indices(len(train[0]), (0.9, 0.1), np.asarray(train[1]))
+            t_idx, v_idx = split_indices(len(train[0]), (0.9, 0.1), np.asarray(train[1]), where=_where(source))
             val = _take(train, v_idx)
             train = _take(train, t_idx)
             notes.append("validation = 10% of train (fixed seed)")
         if test is None:
-            t_idx, e_idx = split_indices(len(train[0]), (0.9, 0.1), np.asarray(train[1]))
+            t_idx, e_idx = split_indices(len(train[0]), (0.9, 0.1), np.asarray(train[1]), where=_where(source))
             test, train = _take(train, e_idx), _take(train, t_idx)
     else:
         only = next(iter(labelled.values()))
-        t_idx, v_idx, e_idx = split_indices(len(only[0]), (0.8, 0.1, 0.1), np.asarray(only[1]))
+        t_idx, v_idx, e_idx = split_indices(len(only[0]), (0.8, 0.1, 0.1), np.asarray(only[1]), where=_where(source))
         train, val, test = _take(only, t_idx), _take(only, v_idx), _take(only, e_idx)
         notes.append("one labelled file: split 80/10/10 (stratified, fixed seed)")
     raw_labels = sorted({_norm_label(v) for part in (train, val, test) for v in part[1]}, key=_sort_key)  # type: ignore[union-attr]
@@ -167,6 +167,11 @@ def _finish_text(parts: dict[str, tuple[list[str], list[Any] | None]], source: S
     va = _cap(va, cap)
     te = _cap(te, cap)
     return TextSplits(tr, va, te, names, source.label, notes)
+
+
+def _where(source: Source) -> str:
+    """The file or dataset an error names."""
+    return str(source.path) if source.kind == "path" and source.path is not None else source.name
 
 
 def _norm_label(v: Any) -> Any:
@@ -251,10 +256,10 @@ def load_token_classification(options: dict[str, Any], default: str = "conll2003
                  for split in ("train", "validation", "test") if split in ds}
     if "train" not in parts:
         only = next(iter(parts.values()))
-        t, v, e = split_indices(len(only[0]), (0.8, 0.1, 0.1))
+        t, v, e = split_indices(len(only[0]), (0.8, 0.1, 0.1), where=_where(source))
         parts = {"train": _sel(only, t), "validation": _sel(only, v), "test": _sel(only, e)}
     if "validation" not in parts:
-        t, v = split_indices(len(parts["train"][0]), (0.9, 0.1))
+        t, v = split_indices(len(parts["train"][0]), (0.9, 0.1), where=_where(source))
         parts["validation"], parts["train"] = _sel(parts["train"], v), _sel(parts["train"], t)
     if "test" not in parts:
         parts["test"] = parts["validation"]

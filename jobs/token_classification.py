@@ -71,7 +71,7 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     epochs = ctx.epochs(default=3, config=config)
     steps = epochs * ((len(train[0]) + bs - 1) // bs)
     opt = torch.optim.AdamW(model.parameters(), lr=float(config.get("learning_rate", 5e-5)), weight_decay=0.01)
-    sched = get_linear_schedule_with_warmup(opt, int(config.get("warmup_steps", 0)), max(steps, 1))
+    sched = get_linear_schedule_with_warmup(opt, hf_models.warmup_steps(config, steps), max(steps, 1))
 
     def step(batch: Any) -> Any:
         ids, mask, y = (t.to(device, non_blocking=True) for t in batch)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.errors import ConfigError, StoreCorrupt
+from orchestrator.failures import FailureGroup, failure_reason, group_failures
 from orchestrator.spec import StudySpec
 from orchestrator.store.atomic import read_json
 from orchestrator.store.paths import StudyPaths, check_study_name
@@ -58,6 +59,23 @@ class StudyResults:
     def counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.trials["status"].value_counts().items()}
 
+    @property
+    def failed(self) -> pd.DataFrame:
+        """Trials that ended without a usable result (CRASHED, TIMEOUT, PREEMPTED, CANCELLED), with a
+        one-line ``reason`` column."""
+        t = self.trials
+        bad = t[t["status"].isin(FAILED_STATUSES)].copy()
+        given = bad["reason"] if "reason" in bad.columns else pd.Series("", index=bad.index)
+        error = bad["error"] if "error" in bad.columns else pd.Series("", index=bad.index)
+        bad["reason"] = [str(r) if isinstance(r, str) and r.strip() else failure_reason(str(e) if isinstance(e, str) else "")
+                         for r, e in zip(given, error)]
+        return bad
+
+    def failures(self) -> list[FailureGroup]:
+        """Failed trials grouped by status and reason, the largest group first."""
+        f = self.failed
+        return group_failures(zip(f["trial_id"].astype(str), f["status"].astype(str), f["reason"]))
+
     def trials_to_fraction(self, fraction: float) -> int | None:
         """First trial whose incumbent is within (1 - fraction) of the best value (relative)."""
         best = self.best()
@@ -82,6 +100,8 @@ class StudyResults:
             "study": self.name, "task": self.spec.task.name, "strategy": self.spec.strategy.name,
             "objective": self.objective, "direction": self.spec.task.direction,
             "target_trials": self.spec.n_trials, "trials": int(len(t)), "status": self.counts(),
+            "succeeded": int((t["status"] == "SUCCESS").sum()), "failed": len(self.failed),
+            "failures": [{"status": g.status, "reason": g.reason, "trials": list(g.trials)} for g in self.failures()],
             "best": None if best is None else {
                 "trial_id": str(best["trial_id"]), "objective": float(best["objective"]),
                 "config": {h: _plain(best[f"hp:{h}"]) for h in self.hyperparameters if pd.notna(best[f"hp:{h}"])},
@@ -93,6 +113,21 @@ class StudyResults:
             "trials_to_95pct_of_best": self.trials_to_fraction(0.95),
             "trials_to_99pct_of_best": self.trials_to_fraction(0.99),
         }
+
+
+FAILED_STATUSES = ("CRASHED", "TIMEOUT", "PREEMPTED", "CANCELLED")
+
+
+def failure_lines(r: StudyResults, limit: int = 10) -> list[str]:
+    """Each failed trial's reason, grouped (`orch results`): '3 CRASHED trials (0002, 0005, 0009): ...'."""
+    groups = r.failures()
+    if not groups:
+        return []
+    lines = [f"failed: {sum(len(g.trials) for g in groups)} trials" + (":" if groups else "")]
+    lines += [f"  {g.line()}" for g in groups[:limit]]
+    if len(groups) > limit:
+        lines.append(f"  ... and {len(groups) - limit} other reasons (orch results {r.name} --json)")
+    return lines
 
 
 def _plain(v: Any) -> Any:
@@ -127,7 +162,8 @@ def load_results(root: Path, study: str) -> StudyResults:
             counts &= budget >= float(budget[counts].max()) - 1e-9
     trials["counts"] = counts
     ok = trials["objective"].where(counts)
-    trials["incumbent"] = ok.cummin() if spec.task.minimize else ok.cummax()
+    # the best so far after each trial; a failed trial keeps the best before it (NaN until the first success)
+    trials["incumbent"] = (ok.cummin() if spec.task.minimize else ok.cummax()).ffill()
     for c in ("wall_seconds", "gpu_hours"):
         if c in trials.columns:
             trials[c] = pd.to_numeric(trials[c], errors="coerce").fillna(0.0)
@@ -142,9 +178,11 @@ def comparison_rows(results: list[StudyResults]) -> pd.DataFrame:
     """One row per study. ``common``: the quality every study reached (the worst of their bests);
     ``trials_to_common`` / ``wall_hours_to_common``: what each study spent until it first got there,
     the compute-for-the-same-quality comparison (e.g. Hyperband against full-budget SMAC)."""
+    check_comparable(results)
     bests = [float(b["objective"]) for r in results if (b := r.best()) is not None]
     minimize = results[0].minimize if results else True
-    common = (max(bests) if minimize else min(bests)) if len(bests) == len(results) and bests else None
+    same_task = len({r.spec.task.name for r in results}) == 1
+    common = (max(bests) if minimize else min(bests)) if len(bests) == len(results) and bests and same_task else None
     rows = []
     for r in results:
         s = r.summary()
@@ -157,6 +195,24 @@ def comparison_rows(results: list[StudyResults]) -> pd.DataFrame:
                      "common": common, "trials_to_common": hit,
                      "wall_hours_to_common": None if hit is None else float(wall.iloc[:hit].sum() / 3600)})
     return pd.DataFrame(rows)
+
+
+def check_comparable(results: list[StudyResults]) -> None:
+    """Studies can be compared only on one objective in one direction (ConfigError otherwise)."""
+    kinds = {(r.objective, r.minimize) for r in results}
+    if len(kinds) > 1:
+        which = ", ".join(f"{r.name}: {r.spec.task.direction} {r.objective}" for r in results)
+        raise ConfigError(f"compare: the studies optimise different objectives ({which}); their values cannot be "
+                          "compared: compare studies of the same objective")
+
+
+def comparison_notes(results: list[StudyResults]) -> list[str]:
+    """What the reader of a comparison must know (printed under its table)."""
+    tasks = sorted({r.spec.task.name for r in results})
+    if len(tasks) > 1:
+        return [(f"different tasks ({', '.join(tasks)}): no common quality to reach (the columns common and "
+                 f"*_to_common are empty); each study's best is on its own task's scale")]
+    return []
 
 
 def trials_to_reach(r: StudyResults, value: float) -> int | None:

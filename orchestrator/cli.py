@@ -48,7 +48,7 @@ GresOpt = Annotated[Optional[str], typer.Option(help="Generic resources per tria
 GpusOpt = Annotated[Optional[int], typer.Option(help="GPUs per trial (--gpus-per-node).", rich_help_panel=_S)]
 CpusOpt = Annotated[Optional[int], typer.Option(help="CPUs per trial.", rich_help_panel=_S)]
 MemOpt = Annotated[Optional[str], typer.Option(help="Memory per trial, e.g. 16G.", rich_help_panel=_S)]
-TimeOpt = Annotated[Optional[str], typer.Option("--time", help="Time limit per trial (minutes or D-HH:MM:SS).", rich_help_panel=_S)]
+TimeOpt = Annotated[Optional[str], typer.Option("--time", help="Time limit per trial (minutes, HH:MM:SS or D-HH:MM:SS), local or SLURM: a trial past it ends TIMEOUT and is retried.")]
 AccountOpt = Annotated[Optional[str], typer.Option(help="SLURM account.", rich_help_panel=_S)]
 QosOpt = Annotated[Optional[str], typer.Option(help="Quality of service.", rich_help_panel=_S)]
 ConstraintOpt = Annotated[Optional[str], typer.Option(help="Node features (--constraint).", rich_help_panel=_S)]
@@ -559,7 +559,7 @@ def results(
 
     from rich.table import Table
 
-    from orchestrator.analysis import load_results, results_json
+    from orchestrator.analysis import failure_lines, load_results, results_json
     from orchestrator.console import console, fmt_value
 
     r = load_results(root, study)
@@ -578,6 +578,8 @@ def results(
     console.print(f"compute: {c['wall_hours']:.3f} wall-hours ({c['mean_wall_seconds_per_trial']:.1f} s per trial), "
                   f"{c['gpu_hours']:.3f} GPU-hours ({c['mean_gpu_hours_per_trial']:.4f} per trial)")
     console.print(f"trials to reach 95% / 99% of the best: {s['trials_to_95pct_of_best']} / {s['trials_to_99pct_of_best']}")
+    for line in failure_lines(r):
+        console.print(line, markup=False)
     if s["best"] is not None:
         console.print(f"best: trial {s['best']['trial_id']}, {r.objective} = {fmt_value(s['best']['objective'])}")
         for k, v in s["best"]["config"].items():
@@ -610,21 +612,23 @@ def report(
 def compare(
     studies: Annotated[list[str], typer.Argument(help="Two or more studies (best on the same task).")],
     root: RootOpt = Path("results"),
-    out: Annotated[Path, typer.Option(help="Output folder for compare.png and compare.csv.")] = Path("compare-out"),
+    out: Annotated[Optional[Path], typer.Option(help="Output folder for compare.png and compare.csv (default: <root>/compare/<studies>).")] = None,
 ) -> None:
     """Studies side by side: best-so-far curves vs trials and compute, and a table."""
     from rich.table import Table
 
-    from orchestrator.analysis import load_results
+    from orchestrator.analysis import comparison_notes, load_results
     from orchestrator.console import console, fmt_value
-    from orchestrator.report import write_comparison
+    from orchestrator.report import compare_dir, write_comparison
 
     loaded = [load_results(root, s) for s in studies]
-    png, csv_path, table = write_comparison(loaded, out)
+    png, csv_path, table = write_comparison(loaded, out or compare_dir(root, studies))
     t = Table(*table.columns)
     for _, row in table.iterrows():
-        t.add_row(*(fmt_value(v) if v == v else "-" for v in row.tolist()))
+        t.add_row(*(fmt_value(v) if v == v and v is not None else "-" for v in row.tolist()))
     console.print(t)
+    for note in comparison_notes(loaded):
+        console.print(f"orch: note: {note}", markup=False)
     console.print(f"orch: wrote {png} and {csv_path}")
 
 

@@ -82,7 +82,11 @@ class RichReporter:
         if result.ok:
             line = f"trial {trial.trial_id} [green]{result.status.value}[/] {self._objective}={fmt_value(result.objective)} ({secs}) {fmt_config(trial.config)}"
         else:
-            err = (result.error.strip().splitlines() or [""])[-1][:160]
+            from rich.markup import escape
+
+            from orchestrator.failures import failure_reason
+
+            err = escape(failure_reason(result.error, limit=160))
             line = f"trial {trial.trial_id} [red]{result.status.value}[/] ({secs}) {err}"
         self.console.print(line, soft_wrap=True)
 
@@ -94,11 +98,12 @@ class RichReporter:
         p = outcome.progress
         if outcome.interrupted:
             self.console.print(
-                f"[yellow]orch:[/] stopped: {p.done} of {p.target} trials finished. Resume with: "
+                f"[yellow]orch:[/] stopped: {p.done} of {p.target} trials done ({p.failed} failed). Resume with: "
                 f"[bold]orch tune --resume {outcome.study}{_root_hint()}[/]"
             )
         else:
-            self.console.print(f"[cyan]orch:[/] study {outcome.study}: {p.done} trials finished, {p.failed} failed"
+            self.console.print(f"[cyan]orch:[/] study {outcome.study}: {p.done} trials done, {p.done - p.failed} "
+                               f"succeeded, {p.failed} failed"
                                + (f" ({outcome.stop_reason})" if outcome.stop_reason not in ("", "done") else ""))
         best = outcome.best
         if best is not None and best.result is not None:

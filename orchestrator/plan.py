@@ -7,14 +7,13 @@ and `orch sbatch`) reuse it. ``session.py`` then opens the study's runtime from 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError
-from orchestrator.executors.profile import SlurmOptions, find_profile, load_profile
+from orchestrator.executors.profile import SlurmOptions, find_profile, load_profile, parse_time
 from orchestrator.spec import (
     FidelityOptions,
     GridOptions,
@@ -86,6 +85,7 @@ class Plan:
 
 def plan_study(req: TuneRequest) -> Plan:
     """A new study from ``req``: everything validated, nothing written."""
+    from jobs.command import check_command, conditional_names
     from jobs.registry import DEFAULT_JOB, get_job, presets
     from orchestrator.space import fix_hyperparameters, load_space
     from orchestrator.strategies import check_strategy
@@ -105,7 +105,7 @@ def plan_study(req: TuneRequest) -> Plan:
         if not req.objective:
             raise ConfigError("--command needs --objective (the metric name your command writes)")
         space = load_space(req.space, presets=presets())
-        _check_command(req.command, list(space.keys()))
+        check_command(req.command, list(space.keys()), conditional_names(space))
         job = JobSpec(kind="command", command=req.command, cwd=str(Path(req.cwd or ".").resolve()), options=options)
         task = Task(job="command", dataset=req.dataset_label or "custom", objective=req.objective,
                     minimize=bool(req.minimize))
@@ -223,6 +223,8 @@ def _epochs(req: TuneRequest, options: dict[str, Any]) -> int | None:
 
 
 def _executor_options(req: TuneRequest, study: str) -> dict[str, Any]:
+    """Where trials run: SLURM (its options merged over the cluster profile's) or local processes, which
+    take only a per-trial time limit (--time, else the profile's)."""
     if req.executor not in ("local", "slurm"):
         raise ConfigError(f"--executor: unknown executor '{req.executor}' (local, slurm)")
     if req.executor == "slurm" or req.slurm.partition or req.profile:
@@ -230,10 +232,15 @@ def _executor_options(req: TuneRequest, study: str) -> dict[str, Any]:
         if options.job_name is None:
             options = replace(options, job_name=f"orch-{study}")
         options.extra_parameters()  # --sbatch-extra is checked before anything is written
+        parse_time(options.time)
         return {"kind": "slurm", **options.to_dict()}
-    if req.slurm != SlurmOptions():
+    if replace(req.slurm, time=None) != SlurmOptions():
         raise ConfigError("SLURM options (--gres, --mem, ...) need --partition or --executor slurm")
-    return {"kind": "local"}
+    time_limit = req.slurm.time or load_profile(find_profile(None)).time
+    if time_limit is None:
+        return {"kind": "local"}
+    parse_time(time_limit)  # one line naming --time when it is not a time
+    return {"kind": "local", "time": str(time_limit)}
 
 
 def _check_positive(req: TuneRequest) -> None:
@@ -247,23 +254,9 @@ def _check_positive(req: TuneRequest) -> None:
         raise ConfigError(f"--budget: must be positive, got {req.budget}")
 
 
-def _check_command(command: str, names: list[str]) -> None:
-    from jobs.command import check_template
-
-    try:
-        unknown = check_template(command, names)
-    except ValueError as e:
-        raise ConfigError(f"--command: malformed template: {e}") from None
-    if unknown:
-        raise ConfigError(f"--command: placeholder(s) {', '.join('{' + u + '}' for u in unknown)} are not "
-                          f"hyperparameters of the space ({', '.join(names)})")
-
-
 def dataset_label(data: Any, default: str) -> str:
-    """A short name for the dataset (it becomes part of task and study names)."""
-    if not data:
-        return default
-    name = Path(str(data)).name
-    for suffix in (".gz", ".csv", ".tsv", ".json", ".jsonl", ".parquet", ".npz"):
-        name = name[: -len(suffix)] if name.endswith(suffix) else name
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name or str(data)).strip("-").lower() or default
+    """A short name for the dataset (part of task and study names): one per dataset, however it is given
+    (a path, a file name under $ORCH_DATASETS, a name)."""
+    from jobs.data import dataset_label as label
+
+    return label(None if data is None else str(data), default)

@@ -88,8 +88,10 @@ def make_executor(spec: StudySpec, root: Path) -> Executor:
     kind = str(spec.executor.get("kind", "local"))
     if kind == "local":
         from orchestrator.executors.local import LocalExecutor
+        from orchestrator.executors.profile import parse_time
 
-        return LocalExecutor(parallel=spec.parallel)
+        return LocalExecutor(parallel=spec.parallel,
+                             time_limit=parse_time(spec.executor.get("time"), source="study.json executor time"))
     if kind == "slurm":
         from orchestrator.executors.slurm import SlurmExecutor
 

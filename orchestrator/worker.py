@@ -30,6 +30,47 @@ def _on_term(signum: int, frame: Any) -> None:
     raise Stopped(f"signal {signum}")
 
 
+def _is_command_failure(e: BaseException) -> bool:
+    from jobs.command import CommandFailed
+
+    return isinstance(e, CommandFailed)
+
+
+def _user_frames(te: traceback.TracebackException) -> None:
+    """Drop orch's own frames (this worker) from a job's traceback, in place, chained ones too."""
+    here = str(Path(__file__).parent)
+    seen: set[int] = set()
+    todo: list[traceback.TracebackException | None] = [te]
+    while todo:
+        t = todo.pop()
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        kept = [f for f in t.stack if not str(f.filename).startswith(here)]
+        t.stack = traceback.StackSummary.from_list(kept or list(t.stack))
+        todo += [t.__cause__, t.__context__]
+
+
+def failure_error(e: BaseException, limit: int = 6000) -> str:
+    """The error of a crashed trial: the reason on the first line (the exception line; for a failed
+    command, its stderr's last meaningful line), then the job's traceback without orch's frames."""
+    from orchestrator.errors import OrchError
+
+    if _is_command_failure(e):
+        return str(e)[-limit:] if len(str(e)) > limit else str(e)
+    te = traceback.TracebackException.from_exception(e)
+    _user_frames(te)
+    message = str(e).strip()
+    if isinstance(e, OrchError):
+        reason = message.splitlines()[0] if message else type(e).__name__
+    else:
+        reason = f"{type(e).__name__}: {message.splitlines()[0]}" if message else type(e).__name__
+    trace = "".join(te.format())
+    if len(trace) > limit:
+        trace = "..." + trace[-limit:]
+    return f"{reason}\n{trace}"
+
+
 def run_job(job: JobSpec, config: dict[str, Any], budget: float | None, ctx: Any) -> dict[str, float]:
     if job.kind == "command":
         from jobs import command
@@ -87,11 +128,12 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
             status, error = TrialStatus.SUCCESS, ""
     except Stopped:
         raise
-    except Exception as e:  # the trial's own failure: a CRASHED result with its traceback
+    except Exception as e:  # the trial's own failure: a CRASHED result, its reason first
         wall = time.time() - started
         metrics, value, status = {}, None, TrialStatus.CRASHED
-        error = "".join(traceback.format_exception(e))[-6000:]
-        print(error, file=sys.stderr, flush=True)
+        error = failure_error(e)
+        if not _is_command_failure(e):  # a command that exited non-zero has said why on its own stderr
+            print(error.split("\n", 1)[-1], file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGUSR2, previous_usr2)

@@ -123,7 +123,7 @@ def test_builtin_default_job_via_cli(root: Path) -> None:
     meta = read_csv(root / "metadataset" / "d1.csv")
     assert meta[0]["mf:classes"] == "10" and meta[0]["mf:modality"] == "image"
     st = subprocess.run([*orch_cmd(), "status", "d1", "--root", str(root)], capture_output=True, text=True)
-    assert st.returncode == 0 and "4/4 finished" in st.stdout
+    assert st.returncode == 0 and "4/4 done: 4 succeeded, 0 failed" in st.stdout
 
 
 def test_bad_values_leave_nothing_behind(root: Path, quad_space: Path) -> None:

@@ -4,7 +4,9 @@ A crash, ``sys.exit`` or segfault in a trial ends only that process. Workers run
 session, so a controller killed with SIGKILL leaves them running, and a resumed controller finds
 them again by pid and start time instead of starting the trial twice. On a machine with GPUs each
 trial sees one of them (``CUDA_VISIBLE_DEVICES``), the least busy, so ``--parallel N`` spreads
-trials over the GPUs and each trial's GPU-hours are counted.
+trials over the GPUs and each trial's GPU-hours are counted. With a time limit, a trial that runs
+past it is stopped (SIGTERM to its process group, SIGKILL after a grace) and ends TIMEOUT, which
+the study loop retries like SLURM's TIMEOUT.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.executors.base import Executor, Handle, Outcome, tail
+from orchestrator.executors.profile import format_seconds
+from orchestrator.failures import last_meaningful_line
 from orchestrator.store.paths import TrialPaths
 from orchestrator.trial import Trial
 
@@ -33,6 +37,8 @@ class _Running:
     start_ticks: int | None
     proc: subprocess.Popen[bytes] | None  # None when re-attached (not our child)
     gpu: str | None = None
+    started: float | None = None  # wall clock at submission (time.time())
+    stopped_at: float | None = None  # when the time limit's SIGTERM went out
 
 
 def visible_gpus(environ: dict[str, str] | None = None, dev: str = "/dev") -> list[str]:
@@ -65,16 +71,32 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
+def handle_alive(data: dict[str, Any]) -> bool | None:
+    """Is the worker of a local handle (as the journal keeps it) still running? None: not a local
+    handle of this machine, so this process cannot tell."""
+    if data.get("backend") != "local" or data.get("host") != socket.gethostname():
+        return None
+    pid = int(data.get("pid", -1))
+    return pid > 0 and _start_ticks(pid) == data.get("start")
+
+
 class LocalExecutor(Executor):
     name = "local"
     batches = False
 
-    def __init__(self, parallel: int = 1, python: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, parallel: int = 1, python: str | None = None, env: dict[str, str] | None = None,
+                 time_limit: float | None = None, grace: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``time_limit``: seconds a trial may run (None: no limit; see ``profile.parse_time`` for
+        SLURM-style strings); ``grace``: seconds between the SIGTERM and the SIGKILL of a trial past it."""
         self.parallel = max(1, parallel)
         self.python = python or sys.executable
         self._env = env or {}
         self._running: dict[str, _Running] = {}
         self.gpus = visible_gpus()
+        self.time_limit = time_limit if time_limit and time_limit > 0 else None
+        self.grace = grace
+        self.clock = clock
 
     def _next_gpu(self) -> str | None:
         if not self.gpus:
@@ -104,11 +126,12 @@ class LocalExecutor(Executor):
                     stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=trial_env, start_new_session=True,
                 )
             ticks = _start_ticks(proc.pid)
-            data = {"backend": "local", "pid": proc.pid, "start": ticks, "host": socket.gethostname()}
+            now = self.clock()
+            data = {"backend": "local", "pid": proc.pid, "start": ticks, "host": socket.gethostname(), "t": now}
             if gpu is not None:
                 data["gpu"] = gpu
             handle = Handle(trial.trial_id, trial.attempt, data)
-            self._running[trial.trial_id] = _Running(handle, tp, proc.pid, ticks, proc, gpu)
+            self._running[trial.trial_id] = _Running(handle, tp, proc.pid, ticks, proc, gpu, now)
             handles.append(handle)
         return handles
 
@@ -120,7 +143,9 @@ class LocalExecutor(Executor):
         if ticks is None or ticks != data.get("start"):
             return None
         handle = Handle(trial.trial_id, trial.attempt, dict(data))
-        self._running[trial.trial_id] = _Running(handle, paths, pid, ticks, None, data.get("gpu"))
+        started = data.get("t")
+        self._running[trial.trial_id] = _Running(handle, paths, pid, ticks, None, data.get("gpu"),
+                                                 float(started) if isinstance(started, (int, float)) else None)
         return handle
 
     def poll(self) -> list[Outcome]:
@@ -129,29 +154,58 @@ class LocalExecutor(Executor):
             if run.proc is not None:
                 code = run.proc.poll()
                 if code is None:
+                    self._enforce_limit(run)
                     continue
             else:
                 if _start_ticks(run.pid) == run.start_ticks:
+                    self._enforce_limit(run)
                     continue
                 code = None
             del self._running[trial_id]
             ended.append(self._outcome(run, code))
         return ended
 
+    def _enforce_limit(self, run: _Running) -> None:
+        """A trial past the time limit gets SIGTERM (its process group), and SIGKILL after the grace."""
+        if self.time_limit is None or run.started is None:
+            return
+        now = self.clock()
+        if run.stopped_at is None and now - run.started > self.time_limit:
+            run.stopped_at = now
+            self._signal(run, signal.SIGTERM)
+        elif run.stopped_at is not None and now - run.stopped_at > self.grace:
+            self._signal(run, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(run: _Running, sig: signal.Signals) -> None:
+        try:
+            os.killpg(run.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def _outcome(self, run: _Running, code: int | None) -> Outcome:
         h = run.handle
+        log = tail(run.paths.stderr)
+        if run.stopped_at is not None:
+            assert self.time_limit is not None
+            detail = f"ran past its time limit of {format_seconds(self.time_limit)} and was stopped"
+            if log:
+                detail = f"{detail}\nstderr tail:\n{log}"
+            return Outcome(h.trial_id, h.attempt, "TIMEOUT", code, detail, job_id=str(run.pid),
+                           node=socket.gethostname())
         if code is None:
-            state, detail = "EXITED", "worker ended while the controller was away (exit status unknown)"
+            state, ended = "EXITED", "worker ended while the controller was away (exit status unknown)"
         elif code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            state, detail = "EXITED", f"worker killed by signal {name}"
+            state, ended = "EXITED", f"worker killed by signal {name}"
         else:
-            state, detail = "EXITED", f"worker exited with status {code}"
+            state, ended = "EXITED", f"worker exited with status {code}"
         if code in (-signal.SIGTERM, -signal.SIGINT):
             state = "CANCELLED"
-        log = tail(run.paths.stderr)
+        reason = last_meaningful_line(log)
+        detail = f"{reason} ({ended})" if reason else ended
         if log:
-            detail = f"{detail}; stderr tail:\n{log}"
+            detail = f"{detail}\nstderr tail:\n{log}"
         return Outcome(h.trial_id, h.attempt, state, code, detail, job_id=str(run.pid), node=socket.gethostname())
 
     def stop(self, cancel: bool) -> None:

@@ -139,3 +139,56 @@ def load_profile(path: Path | None) -> SlurmOptions:
     if isinstance(data.get("slurm"), dict):
         data = data["slurm"]
     return SlurmOptions.from_dict(data, source=str(path))
+
+
+_UNLIMITED = ("unlimited", "infinite", "inf")
+
+
+def parse_time(value: str | float | None, source: str = "--time") -> int | None:
+    """Seconds in a SLURM time limit: ``minutes``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or
+    ``D-HH:MM:SS`` (what sbatch --time takes). None or ``UNLIMITED``: no limit (None).
+    Raises ConfigError naming ``source`` on anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{source}: expected a time limit like 90, 1:30:00 or 2-00:00, got {value!r}")
+    if isinstance(value, (int, float)):
+        text = str(int(value)) if float(value).is_integer() else ""
+    else:
+        text = str(value).strip()
+    if text.lower() in _UNLIMITED:
+        return None
+    bad = ConfigError(f"{source}: expected a time limit in minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                      f"D-HH:MM:SS, got {value!r}")
+    days, dash, rest = text.partition("-")
+    if not dash:
+        days, rest = "0", text
+    fields = rest.split(":")
+    if not all(f.isdigit() for f in [days, *fields]) or not 1 <= len(fields) <= 3:
+        raise bad
+    d, nums = int(days), [int(f) for f in fields]
+    if dash:  # D-HH, D-HH:MM, D-HH:MM:SS
+        h, m, s = (nums + [0, 0])[:3]
+    elif len(nums) == 1:  # minutes
+        h, m, s = 0, nums[0], 0
+    elif len(nums) == 2:  # MM:SS
+        h, m, s = 0, nums[0], nums[1]
+    else:  # HH:MM:SS
+        h, m, s = nums
+    seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds <= 0:
+        raise ConfigError(f"{source}: a time limit must be positive, got {value!r}")
+    return seconds
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: '45 s', '2:05' (minutes:seconds), '1:02:03', '2-00:00:00'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:g} s"
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}-{h:02d}:{m:02d}:{sec:02d}"
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.failures import failure_reason, short_error
 from orchestrator.spec import StudySpec
 from orchestrator.store.atomic import atomic_write_text
 from orchestrator.store.study import StudyStore, TrialRecord
@@ -25,7 +26,7 @@ META_COLUMNS = [
 ]
 TRIAL_COLUMNS = [
     "trial_id", "status", "objective", "budget", "seed", "attempt", "origin", "wall_seconds",
-    "gpu_hours", "started", "finished", "job_id", "node", "error",
+    "gpu_hours", "started", "finished", "job_id", "node", "reason", "error",
 ]
 
 
@@ -40,7 +41,7 @@ def trial_rows(records: Iterable[TrialRecord]) -> list[dict[str, Any]]:
         else:
             row.update(status=r.status.value, objective=r.objective, wall_seconds=round(r.wall_seconds, 3),
                        gpu_hours=r.gpu_hours, started=r.started, finished=r.finished, job_id=r.job_id,
-                       node=r.node, error=_short(r.error), budget=r.budget if r.budget is not None else t.budget)
+                       node=r.node, reason=failure_reason(r.error), error=short_error(r.error), budget=r.budget if r.budget is not None else t.budget)
             row.update({f"m:{k}": v for k, v in r.metrics.items()})
         row.update({f"hp:{k}": v for k, v in t.config.items()})
         rows.append(row)
@@ -93,7 +94,3 @@ def export_study(store: StudyStore, records: Iterable[TrialRecord]) -> None:
     atomic_write_text(store.paths.trials_csv, to_csv(trial_rows(records), TRIAL_COLUMNS))
     atomic_write_text(store.paths.metadataset, to_csv(meta_rows(store.spec, records), META_COLUMNS))
 
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else "..." + text[-limit:]
