@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import ConfigError
+from orchestrator.store.atomic import atomic_write_text
+
 SPACE = "chaos"
 
 
@@ -394,16 +397,31 @@ def load(work: Path, trials: int = 1000, parallel: int = 6, max_array: int = 100
         peak = max(peak, cur)
     lost, dup, _ = audit(root, study, ledger, trials)
     rss_end = _rss_mb()
-    return LoadResult(trials, parallel, min(max_array, cluster_max), cluster_max, wall, trials / wall,
-                      len([a for a in arrays if a > 1]), max(arrays) if arrays else 0, peak, stats.sacct_calls,
-                      stats.sacct_calls / (wall / 60), stats.squeue_calls, rss0, rss_end,
-                      max([rss0, rss_end, *samples]), lost, dup)
+    result = LoadResult(trials, parallel, min(max_array, cluster_max), cluster_max, wall, trials / wall,
+                        len([a for a in arrays if a > 1]), max(arrays) if arrays else 0, peak, stats.sacct_calls,
+                        stats.sacct_calls / (wall / 60), stats.squeue_calls, rss0, rss_end,
+                        max([rss0, rss_end, *samples]), lost, dup)
+    atomic_write_text(work.parent / "load.json", json.dumps(asdict(result), indent=2))
+    return result
 
 
 SCENARIOS: dict[str, Callable[[Path, random.Random], Any]] = {
     "controller-kill": controller_kill, "scancel": scancel, "requeue": requeue, "node-failure": node_failure,
     "bad-results": bad_results, "concurrency": concurrent_studies,
 }
+
+
+def scenarios(only: str | None) -> list[str]:
+    """The scenarios `--only` names (all of them, and the load run, without it), on a cluster that answers."""
+    from orchestrator.executors.slurm import slurm_available
+
+    if not slurm_available():
+        raise ConfigError("orch bench faults: no SLURM cluster here (start one with slurm/cluster-up.sh)")
+    names = [n.strip() for n in only.split(",")] if only else [*SCENARIOS, "load"]
+    unknown = [n for n in names if n not in SCENARIOS and n != "load"]
+    if unknown:
+        raise ConfigError(f"--only: unknown scenario(s) {', '.join(unknown)}")
+    return names
 
 
 def run_faults(out: Path, only: list[str] | None = None, seed: int = 0,

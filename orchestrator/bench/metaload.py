@@ -120,5 +120,10 @@ def run_meta_load(root: Path, rows: int = 1_000_000, studies: int = 1000, tasks:
     warm = plan_warm_start(learner.name, cs, target, md, 0, learner.options).configs  # as `orch tune` plans it
     warm_s = time.time() - t1
     assert len(warm) == n, warm
-    return MetaLoadTimes(len(md), studies, len(md.task_names()), write_s, cold, cached, warm_s, cached + warm_s,
-                         selector, smac_import)
+    times = MetaLoadTimes(len(md), studies, len(md.task_names()), write_s, cold, cached, warm_s, cached + warm_s,
+                          selector, smac_import)
+    import json
+    from dataclasses import asdict
+
+    (root / "meta_load.json").write_text(json.dumps(asdict(times), indent=2))
+    return times

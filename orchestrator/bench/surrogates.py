@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,20 @@ def ask_times(strategies: tuple[str, ...] = ("smac", "bnn", "meta-bnn"), tasks: 
                              "mean_wall_s": w.mean(), "worst_cpu_s": c.max(), "mean_cpu_s": c.mean(),
                              "run_mean_wall_s": float(np.mean(walls))})
     return pd.DataFrame(rows)
+
+
+def measure(out: Path, tasks: list[str] | None, reps: int, ask_tasks: tuple[str, ...]
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`orch bench surrogates`: calibration.csv (+ plot) and ask_times.csv under ``out``; their summaries."""
+    from orchestrator.bench.plots import calibration_plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    cal = calibration(tasks, reps=reps)
+    cal.to_csv(out / "calibration.csv", index=False)
+    calibration_plot(cal, out / "calibration.png")
+    asks = ask_times(tasks=ask_tasks)
+    asks.to_csv(out / "ask_times.csv", index=False)
+    return summarise(cal, asks)
 
 
 def summarise(cal: pd.DataFrame, asks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
