@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,fast,minilm,data
+EXTRAS := dev,fast,minilm,data,bench
 
 .PHONY: install demo test test-fast cluster-up cluster-down clean
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
 	if command -v swig >/dev/null 2>&1; then $(BIN)/pip install -q -e ".[$(EXTRAS)]"; \
 	  else echo "swig not found: installing without the pyrfr extra (slower SMAC asks)"; \
-	  $(BIN)/pip install -q -e ".[dev,minilm,data]"; fi
+	  $(BIN)/pip install -q -e ".[dev,minilm,data,bench]"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -72,6 +72,7 @@ def tune(
     study: StudyOpt = None,
     job: JobOpt = None,
     command: CommandOpt = None,
+    task_name: Annotated[Optional[str], typer.Option(help="With --command: the task's name; studies of the same name learn from each other (default: one task per command and space).")] = None,
     cwd: CwdOpt = None,
     space: SpaceOpt = None,
     strategy: Annotated[str, typer.Option(help="auto (meta-smac when the meta-dataset holds related tasks, else smac), smac, meta-smac, random, grid, ...")] = "auto",
@@ -125,7 +126,7 @@ def tune(
         epochs=epochs, max_retries=max_retries, grid_points=grid_points, executor=executor,
         slurm=slurm, profile=profile, job_options=job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
         fixed=kv_options(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
-        min_budget=min_budget, max_budget=max_budget, eta=eta, retry_crashed=retry_crashed,
+        min_budget=min_budget, max_budget=max_budget, eta=eta, retry_crashed=retry_crashed, task_name=task_name,
     )
     if detach_:
         name, job_id = detach(req)

@@ -24,7 +24,7 @@ bench_app = typer.Typer(help="Benchmarks: strategy comparisons and orchestration
 
 @bench_app.command("run")
 def bench_run(
-    suite: Annotated[str, typer.Option(help="hpobench-nn, or a table CSV from `orch bench build-table`.")] = "hpobench-nn",
+    suite: Annotated[str, typer.Option(help="hpobench-nn, lcbench, fnn-regression, fnn-regression-wide128, a table CSV from `orch bench build-table`, several of them comma-separated (pooled: all of those in one meta-dataset), or panel (all of them and pooled).")] = "hpobench-nn",
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "random,grid,smac",
     seeds: Annotated[int, typer.Option(help="Seeds per task.")] = 10,
     trials: Annotated[int, typer.Option(help="Trials per run.")] = 100,
@@ -36,15 +36,14 @@ def bench_run(
     """Compare strategies on a suite (leave-one-task-out): table, runs.csv, summary.csv, plots."""
     from rich.markdown import Markdown
 
-    from orchestrator.bench.compare import compare
-    from orchestrator.bench.runner import suite_cached
+    from orchestrator.bench.compare import compare, plan_runs
     from orchestrator.console import console
     from orchestrator.views import bench_progress
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     task_list = [t.strip() for t in tasks.split(",")] if tasks else None
-    n_tasks = len(task_list) if task_list else len(suite_cached(suite).tasks)
-    with bench_progress(console, len(names) * n_tasks * seeds) as tick:
+    total = len(plan_runs(suite, names, seeds, trials, task_list, first_seed)[2])
+    with bench_progress(console, total) as tick:
         result = compare(suite, names, seeds, trials, out, workers=workers, tasks=task_list, progress=tick,
                          first_seed=first_seed)
     console.print(Markdown(result.markdown))

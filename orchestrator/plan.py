@@ -7,6 +7,7 @@ and `orch sbatch`) reuse it. ``session.py`` then opens the study's runtime from 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,6 +71,7 @@ class TuneRequest:
     max_budget: float | None = None
     eta: int = 3
     retry_crashed: bool = False  # resume only: crashed trials run again
+    task_name: str | None = None  # --command: the task's name (past studies of the same name are the same job)
 
 
 @dataclass
@@ -97,6 +99,8 @@ def plan_study(req: TuneRequest) -> Plan:
     _check_positive(req)
     if req.job and req.command:
         raise ConfigError("--job and --command: give one of them, not both")
+    if req.task_name and not req.command:
+        raise ConfigError("--task-name: only with --command (a built-in job's task is the job and its dataset)")
     options = dict(req.job_options)
     epochs = _epochs(req, options)
     if req.command:
@@ -107,8 +111,8 @@ def plan_study(req: TuneRequest) -> Plan:
         space = load_space(req.space, presets=presets())
         check_command(req.command, list(space.keys()), conditional_names(space))
         job = JobSpec(kind="command", command=req.command, cwd=str(Path(req.cwd or ".").resolve()), options=options)
-        task = Task(job="command", dataset=req.dataset_label or "custom", objective=req.objective,
-                    minimize=bool(req.minimize))
+        task = Task(job=command_job(req.command, space, req.task_name), dataset=req.dataset_label or "custom",
+                    objective=req.objective, minimize=bool(req.minimize))
         default_epochs = None
     else:
         name = req.job or DEFAULT_JOB
@@ -252,6 +256,21 @@ def _check_positive(req: TuneRequest) -> None:
         raise ConfigError(f"--max-retries: must be 0 or more, got {req.max_retries}")
     if req.budget is not None and req.budget <= 0:
         raise ConfigError(f"--budget: must be positive, got {req.budget}")
+
+
+def command_job(command: str, space: ConfigurationSpace, name: str | None = None) -> str:
+    """The job a --command study is: the name the user gave it (--task-name), else its command and space
+    ("command-" and a hash of both): two different scripts in one root are two jobs, never one."""
+    import hashlib
+
+    from orchestrator.space import space_to_json
+
+    if name:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise ConfigError(f"--task-name: {name!r} must be letters, digits, '.', '_' or '-' (up to 64)")
+        return name
+    digest = hashlib.sha256(f"{command}\n{space_to_json(space)}".encode()).hexdigest()[:8]
+    return f"command-{digest}"
 
 
 def dataset_label(data: Any, default: str) -> str:

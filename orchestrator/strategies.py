@@ -168,6 +168,27 @@ def _warm_smac(ctx: StrategyContext) -> Optimizer:
                          initial_configs=warm or [], initial_origin=f"meta: {selector}")
 
 
+def _optuna(sampler: str) -> Callable[[StrategyContext], Optimizer]:
+    def build(ctx: StrategyContext) -> Optimizer:
+        from orchestrator.optimizers.optuna import OptunaOptimizer
+
+        return OptunaOptimizer(ctx.space, sampler, seed=ctx.seed, budget=ctx.budget)
+
+    return build
+
+
+def _transfer_tpe(ctx: StrategyContext) -> Optimizer:
+    """Each past task's best configuration first (the best on the past tasks on average first), then TPE."""
+    from orchestrator.optimizers.optuna import OptunaOptimizer
+
+    warm = ctx.warm
+    if warm is None and ctx.meta is not None and len(ctx.meta):
+        warm = list(plan_warm_start(ctx.strategy.name, ctx.space, ctx.task, ctx.meta, ctx.seed,
+                                    ctx.strategy.options).configs)
+    return OptunaOptimizer(ctx.space, "tpe", seed=ctx.seed, budget=ctx.budget, initial_configs=warm or [],
+                           initial_origin="meta: best of others")
+
+
 #: meta-smac's and meta-bnn's portfolio size. Seeds 0-4, 25 trials, mean regret at 10 trials with 5 / 3 / 2
 #: configurations: fnn-regression .0636 / .0444 / .0553, its wide space .0146 / .0104 / .0108, hpobench-nn
 #: .0148 / .0155 (tasks that agree want a short portfolio, tasks that disagree a longer one)
@@ -203,6 +224,12 @@ STRATEGIES: dict[str, Strategy] = {
                  _warm_smac, options=MetaOptions(), selector="portfolio"),
         Strategy("meta-smac-model", "SMAC warm-started with a meta-model's zero-shot ranking",
                  _warm_smac, options=MetaOptions(), selector="model"),
+        # references (Optuna: `pip install 'orch[bench]'`), run by `orch bench` beside orch's own strategies
+        Strategy("optuna-tpe", "Optuna's TPE sampler (a reference; needs the bench extra)", _optuna("tpe")),
+        Strategy("optuna-gp", "Optuna's Gaussian-process sampler (a reference; needs the bench extra)", _optuna("gp")),
+        Strategy("transfer-tpe", "each past task's best configuration first, then Optuna's TPE (the simple "
+                 "transfer baseline; needs the bench extra)", _transfer_tpe,
+                 options=MetaOptions(warm_configs=1000), selector="best-of-others"),
     )
 }
 
@@ -252,7 +279,8 @@ def plan_strategy(name: str, options: StrategyOptions | None, space: Configurati
 
         meta = MetaData.from_frame(__import__("pandas").DataFrame())
     warm = plan_warm_start(learner, space, task, meta, seed, opts)
-    studies = tuple(sorted(map(str, relevant(meta, space).df["study"].unique()))) if len(meta) else ()
+    job = task.job if task is not None else None
+    studies = tuple(sorted(map(str, relevant(meta, space, job).df["study"].unique()))) if len(meta) else ()
     chosen = learner if warm.configs or name != AUTO else AUTO_ALONE
     chosen_opts = opts if chosen == learner else STRATEGIES[chosen].options
     record = WarmStartRecord(tuple(warm.configs), tuple(warm.reasons), warm.selector,

@@ -139,7 +139,7 @@ def test_a_damaged_meta_dataset_file_is_skipped_by_name(finished: Path, tmp_path
         "schema_version,study,task,job,objective,direction,status,value\n9,a,b,c,d,minimize,SUCCESS,1\n")
     assert main(["meta", "list", "--root", str(root)]) == 0
     out = capsys.readouterr()
-    assert "command:custom" in out.out
+    assert ":custom" in out.out
     assert "zz-broken.csv" in out.err and "old.csv: meta-dataset schema version [9]" in out.err
     assert "Traceback" not in out.err
     assert json.loads(json.dumps({"ok": True}))

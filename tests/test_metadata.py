@@ -30,7 +30,7 @@ depth: [1, 2, 4, 8]
 def make_study(root: Path, name: str, trials: int, quad_space: Path) -> None:
     loop, notes = prepare(TuneRequest(root=root, study=name, command=quad_command(), space=str(quad_space),
                                       objective="loss", minimize=True, strategy="random", trials=trials,
-                                      dataset_label=name))
+                                      dataset_label=name, task_name="command"))
     loop.run(notes)
 
 

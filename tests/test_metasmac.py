@@ -143,7 +143,7 @@ def test_selectors_on_a_continuous_space(name: str) -> None:
     cs = space_from_yaml(SPACE)
     meta = synthetic_meta()
     fn = selectors.SELECTORS[name]
-    ws = fn(meta, cs, n=3) if name == "portfolio" else fn(meta, {"rows": 250}, cs, n=3)
+    ws = fn(meta, {"rows": 250}, cs, n=3)
     assert len(ws.configs) == 3 and len({config_key(c) for c in ws.configs}) == 3
     assert min((c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2 for c in ws.configs) < 0.05
     assert len(ws.reasons) == 3
@@ -160,7 +160,7 @@ def test_a_study_learns_from_earlier_studies(tmp_path: Path, quad_space: Path) -
                                       objective="loss", minimize=True, strategy="auto", trials=8, dataset_label="d2"))
     assert loop.spec.strategy.name == "meta-smac"
     note = next(n for n in notes if n.startswith("meta-smac: warm start"))
-    assert "command:d0" in note and "command:d1" in note
+    assert ":d0" in note and ":d1" in note
     out = loop.run(notes)
     assert out.progress.done == 8
     assert loop.spec.strategy.warm is not None

@@ -33,13 +33,15 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command = (f"{sys.executable} {SCRIPTS / 'conditional.py'} --lr {{lr}} --optimizer {{optimizer}} "
                f"--momentum {{momentum}} --crash-above 0.004")
     loop, notes = prepare(TuneRequest(root=root, study="cond", command=command, space=str(space), objective="loss",
-                                      minimize=True, strategy="random", trials=14, parallel=2, seed=4, max_failures=20))
+                                      minimize=True, strategy="random", trials=14, parallel=2, seed=4, max_failures=20,
+                                      task_name="toy"))
     loop.run(notes)
     quad = root.parent / "quad.yaml"
     quad.write_text("x: {type: float, low: -1.0, high: 1.0}\ny: {type: float, low: -1.0, high: 1.0}\n")
     for name, objective, minimize in (("q-loss", "loss", True), ("q-score", "score", False)):
         loop, notes = prepare(TuneRequest(root=root, study=name, command=quad_command(), space=str(quad),
-                                          objective=objective, minimize=minimize, strategy="random", trials=3))
+                                          objective=objective, minimize=minimize, strategy="random", trials=3,
+                                          task_name="toy"))
         loop.run(notes)
     return root
 
@@ -137,10 +139,10 @@ def test_compare_across_tasks_has_no_common_quality_and_says_so(root: Path) -> N
 
     from orchestrator.analysis import comparison_notes, comparison_rows
 
-    same = [load_results(root, "q-loss"), load_results(root, "cond")]  # both command:custom, minimize loss
+    same = [load_results(root, "q-loss"), load_results(root, "cond")]  # both toy:custom, minimize loss
     assert comparison_rows(same)["common"].notna().all() and comparison_notes(same) == []
     other = replace(same[1], spec=replace(same[1].spec, task=replace(same[1].spec.task, dataset="other")))
     table = comparison_rows([same[0], other])
     assert table["common"].isna().all() and table["trials_to_common"].isna().all()
     (note,) = comparison_notes([same[0], other])
-    assert note.startswith("different tasks (command:custom, command:other)")
+    assert note.startswith("different tasks (toy:custom, toy:other)")

@@ -135,3 +135,67 @@ def markdown(head: pd.DataFrame, trials: int, title: str, ref: int | None = None
         cells += [ttr_s, f"{r['hit_optimum']:.0%}", "-" if not np.isfinite(cost) else f"{cost:,.1f}"]
         lines.append(f"| {r['strategy']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _paired(runs: pd.DataFrame, a: str, b: str, budget: int) -> pd.DataFrame:
+    """Regret of strategies ``a`` and ``b`` after ``budget`` trials, side by side per suite, task and seed."""
+    at = runs[runs["trial"] == budget]
+    x = at[at["strategy"] == a].set_index(["suite", "task", "seed"])["regret"]
+    y = at[at["strategy"] == b].set_index(["suite", "task", "seed"])["regret"]
+    both = pd.concat([x.rename("a"), y.rename("b")], axis=1).dropna()
+    return both.reset_index()
+
+
+def verdicts(runs: pd.DataFrame, default: str, references: list[str], trials: int) -> pd.DataFrame:
+    """Per suite and budget: ``default``'s mean regret against the best reference's (lowest mean); ok when
+    it is at or below it, or above it by less than the 95% interval of the paired difference (a tie)."""
+    out = []
+    for suite in runs["suite"].unique():
+        fam = runs[runs["suite"] == suite]
+        for b in [b for b in BUDGETS if b <= trials]:
+            best = None
+            for ref in references:
+                p = _paired(fam, default, ref, b)
+                if len(p) and (best is None or p["b"].mean() < best[1]["b"].mean()):
+                    best = (ref, p)
+            if best is None:
+                continue
+            ref, p = best
+            d = p["a"] - p["b"]
+            out.append({"suite": suite, "budget": b, "mean": float(p["a"].mean()), "reference": ref,
+                        "ref_mean": float(p["b"].mean()), "diff": float(d.mean()), "ci": ci95(d),
+                        "ok": bool(d.mean() <= 0 or d.mean() <= ci95(d))})
+    return pd.DataFrame(out)
+
+
+def per_task_vs(runs: pd.DataFrame, a: str, b: str, budget: int) -> pd.DataFrame:
+    """Per suite and task: mean regret of ``a`` and ``b`` at ``budget`` and whether ``a`` is worse beyond
+    the 95% interval of the paired difference over seeds (negative transfer shows up here)."""
+    p = _paired(runs, a, b, budget)
+    out = []
+    for (suite, task), g in p.groupby(["suite", "task"], sort=False):
+        d = g["a"] - g["b"]
+        out.append({"suite": suite, "task": task, "mean_a": float(g["a"].mean()), "mean_b": float(g["b"].mean()),
+                    "diff": float(d.mean()), "ci": ci95(d), "worse": bool(d.mean() - ci95(d) > 0)})
+    return pd.DataFrame(out)
+
+
+def pooled_vs_single(runs: pd.DataFrame, strategy: str, trials: int) -> pd.DataFrame:
+    """Per family and budget: ``strategy``'s mean regret with the pooled meta-dataset (suite "pooled", tasks
+    "family/task") against the family alone, and whether the pooled mean lies in the family's 95% interval."""
+    pooled = runs[(runs["suite"] == "pooled") & (runs["strategy"] == strategy)].copy()
+    if pooled.empty:
+        return pd.DataFrame()
+    pooled["family"] = pooled["task"].str.split("/").str[0]
+    pooled["task"] = pooled["task"].str.split("/", n=1).str[1]
+    out = []
+    for fam, g in pooled.groupby("family", sort=False):
+        single = runs[(runs["suite"] == fam) & (runs["strategy"] == strategy)]
+        if single.empty:
+            continue
+        for b in [b for b in BUDGETS if b <= trials]:
+            s = single[single["trial"] == b]["regret"]
+            q = g[g["trial"] == b]["regret"]
+            out.append({"family": fam, "budget": b, "pooled": float(q.mean()), "single": float(s.mean()),
+                        "ci": ci95(s), "within": bool(abs(q.mean() - s.mean()) <= ci95(s) + 1e-12)})
+    return pd.DataFrame(out)

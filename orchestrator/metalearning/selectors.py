@@ -130,7 +130,8 @@ def _clean(v: Any) -> Any:
 # --- (a) nearest tasks' best configurations ------------------------------------------------------
 
 
-def knn(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 5, k: int | None = None) -> WarmStart:
+def knn(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 5, seed: int = 0,
+        k: int | None = None) -> WarmStart:
     meta = relevant(meta, space)
     nbs = ranked_neighbours(meta, target, space)
     use = nbs[: k or len(nbs)]
@@ -150,7 +151,7 @@ def knn(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: in
 # --- (c) greedy portfolio --------------------------------------------------------------------------
 
 
-def portfolio(meta: MetaData, space: ConfigurationSpace, n: int = 5, seed: int = 0,
+def portfolio(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 5, seed: int = 0,
               table: ScoreTable | None = None) -> WarmStart:
     meta = relevant(meta, space)
     table = table or score_table(meta, space, seed=seed)
@@ -251,4 +252,23 @@ def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
     return cs
 
 
-SELECTORS = {"meta-smac": transfer, "knn": knn, "portfolio": portfolio, "model": model}
+# --- the simple transfer baseline -----------------------------------------------------------------------
+
+
+def best_of_others(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 1000,
+                   seed: int = 0) -> WarmStart:
+    """Each past task's best configuration (projected), the ones with the best mean normalised score on the
+    past tasks first: the "zero-shot then TPE" baseline of the HPOBench anchors."""
+    meta = relevant(meta, space)
+    table = score_table(meta, space, top=1, seed=seed)
+    if not table.candidates:
+        return WarmStart("best-of-others", [], [])
+    mean = np.nanmean(table.scores, axis=1)
+    order = [int(i) for i in np.argsort(mean, kind="stable")[:n]]
+    reasons = [f"best of {table.origin[i]} (mean score {mean[i]:.3f} on the past tasks)" for i in order]
+    return WarmStart("best-of-others", [table.candidates[i] for i in order], reasons)
+
+
+#: every selector takes (meta, target meta-features, space, n, seed)
+SELECTORS = {"meta-smac": transfer, "knn": knn, "portfolio": portfolio, "model": model,
+             "best-of-others": best_of_others}

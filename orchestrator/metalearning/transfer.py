@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.metalearning.metadata import MetaData
 from orchestrator.metalearning.prior import build_prior
+from orchestrator.metalearning.related import relevant
 from orchestrator.optimizers.base import Optimizer
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task |
     prior-greedy stages (plain SMAC when no past task relates to the space)."""
     from orchestrator.optimizers.transfer import TransferSmac
 
+    meta = compatible(meta, space, task)
     target = dict(task.features) if task is not None else None
     prior = build_prior(space, meta, seed, target) if meta is not None else None
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
@@ -57,11 +59,13 @@ def meta_bnn(space: ConfigurationSpace, meta: MetaData | None, task: Task | None
     from orchestrator.optimizers.smac_bnn import DNGOModel, MetaBNNModel, bnn_optimizer, warp_encoder
     from orchestrator.optimizers.transfer import TransferSmac
 
+    loaded, meta = meta, compatible(meta, space, task)
     target = (task.objective, task.direction) if task is not None else None
     state = None
-    if meta is not None:  # pre-trained once per meta-dataset (a benchmark's seeds and strategies share it)
-        state = meta.derived(("meta-bnn", seed, steps, target, space_key(space)),
-                             lambda: meta_state(meta, space, seed=seed, target=target, steps=steps))
+    if loaded is not None and meta is not None:  # pre-trained once per meta-dataset (a benchmark's runs share it)
+        job = task.job if task is not None else None
+        state = loaded.derived(("meta-bnn", seed, steps, target, job, space_key(space)),
+                               lambda: meta_state(meta, space, seed=seed, target=target, steps=steps))
     features = dict(task.features) if task is not None else None
     prior = build_prior(space, meta, seed, features) if meta is not None else None
     if state is None and prior is None and not warm:  # no past tasks to learn from: the plain BNN
@@ -79,6 +83,11 @@ def meta_bnn(space: ConfigurationSpace, meta: MetaData | None, task: Task | None
 
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm, warm=warm,
                         inner=network)
+
+
+def compatible(meta: MetaData | None, space: ConfigurationSpace, task: Task | None) -> MetaData | None:
+    """Only the past tasks whose space is compatible with the new task's (metalearning.related)."""
+    return relevant(meta, space, task.job) if meta is not None and task is not None else meta
 
 
 def space_key(space: ConfigurationSpace) -> str:

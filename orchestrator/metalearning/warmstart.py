@@ -37,17 +37,11 @@ def load_meta(roots: Sequence[Path], exclude_study: str | None) -> MetaData:
 
 def plan(meta: MetaData, space: ConfigurationSpace, task: Task | None, selector: str = DEFAULT_SELECTOR,
          n: int = WARM_CONFIGS, seed: int = 0) -> WarmStartPlan:
-    meta = relevant(meta, space)
+    meta = relevant(meta, space, task.job if task is not None else None)
     if not len(meta.ok):
         return WarmStartPlan(selector, [], [], [], list(meta.problems))
     features = dict(task.features) if task is not None else {}
-    fn = SELECTORS[selector]
-    if selector == "portfolio":
-        ws: WarmStart = fn(meta, space, n=n, seed=seed)
-    elif selector in ("model", "meta-smac"):
-        ws = fn(meta, features, space, n=n, seed=seed)
-    else:
-        ws = fn(meta, features, space, n=n)
+    ws: WarmStart = SELECTORS[selector](meta, features, space, n=n, seed=seed)
     nbs = ws.neighbours or ranked_neighbours(meta, features, space)
     return WarmStartPlan(selector, ws.configs, ws.reasons, [(nb.task, nb.distance) for nb in nbs], list(meta.problems),
                          {nb.task: nb.shared for nb in nbs})
