@@ -53,6 +53,7 @@ from orchestrator.cli_options import (
     SubsampleOpt,
     TimeOpt,
     TrialsOpt,
+    given_options,
     job_options,
     kv_options,
     slurm_options,
@@ -68,6 +69,7 @@ app.add_typer(meta_app, name="meta")
 
 @app.command()
 def tune(
+    ctx: typer.Context,
     root: RootOpt = Path("results"),
     study: StudyOpt = None,
     job: JobOpt = None,
@@ -127,6 +129,7 @@ def tune(
         slurm=slurm, profile=profile, job_options=job_options(job_option, data, subsample, model),  # type: ignore[arg-type]
         fixed=kv_options(fix, "--fix"), meta_roots=tuple(meta_root or ()), warm_configs=warm_configs,
         min_budget=min_budget, max_budget=max_budget, eta=eta, retry_crashed=retry_crashed, task_name=task_name,
+        given=given_options(ctx),
     )
     if detach_:
         name, job_id = detach(req)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from orchestrator.cli_options import (
+    CommandOpt,
     DataOpt,
     JobOpt,
     MetaRootOpt,
@@ -74,6 +75,8 @@ def meta_export(
 @meta_app.command("suggest")
 def meta_suggest(
     job: JobOpt = None,
+    command: CommandOpt = None,
+    task_name: Annotated[Optional[str], typer.Option(help="With --command: the task's name, as `orch tune --task-name`.")] = None,
     data: DataOpt = None,
     space: SpaceOpt = None,
     subsample: SubsampleOpt = None,
@@ -89,4 +92,5 @@ def meta_suggest(
     from orchestrator.views import print_suggestion
 
     print_suggestion(console, suggest(job, data, space, selector, n, root, list(meta_root or ()),
-                                      job_options(None, data, subsample, model), seed=seed))
+                                      job_options(None, data, subsample, model), seed=seed, command=command,
+                                      task_name=task_name))

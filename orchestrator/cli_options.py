@@ -91,3 +91,14 @@ def slurm_options(partition: str | None, gres: str | None, gpus_per_node: int | 
         time=time_limit, account=account, qos=qos, constraint=constraint, exclude=exclude, job_name=job_name,
         sbatch_extra=tuple(sbatch_extra or ()), setup=tuple(setup or ()),
     )
+
+
+def given_options(ctx: typer.Context) -> frozenset[str]:
+    """The options the user set (on the command line or through their environment variable)."""
+    try:
+        from typer._click.core import ParameterSource
+    except ImportError:  # pragma: no cover - typer on real click
+        from click.core import ParameterSource  # type: ignore[no-redef]
+
+    return frozenset(n for n in ctx.params
+                     if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT))

@@ -72,6 +72,8 @@ class TuneRequest:
     eta: int = 3
     retry_crashed: bool = False  # resume only: crashed trials run again
     task_name: str | None = None  # --command: the task's name (past studies of the same name are the same job)
+    #: the options the user gave on the command line (a resume refuses those it cannot apply)
+    given: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -88,7 +90,7 @@ class Plan:
 def plan_study(req: TuneRequest) -> Plan:
     """A new study from ``req``: everything validated, nothing written."""
     from jobs.command import check_command, conditional_names
-    from jobs.registry import DEFAULT_JOB, get_job, presets
+    from jobs.registry import DEFAULT_JOB, check_options, get_job, presets
     from orchestrator.space import fix_hyperparameters, load_space
     from orchestrator.strategies import check_strategy
 
@@ -110,6 +112,7 @@ def plan_study(req: TuneRequest) -> Plan:
             raise ConfigError("--command needs --objective (the metric name your command writes)")
         space = load_space(req.space, presets=presets())
         check_command(req.command, list(space.keys()), conditional_names(space))
+        check_options("command", options, ())
         job = JobSpec(kind="command", command=req.command, cwd=str(Path(req.cwd or ".").resolve()), options=options)
         task = Task(job=command_job(req.command, space, req.task_name), dataset=req.dataset_label or "custom",
                     objective=req.objective, minimize=bool(req.minimize))
@@ -124,6 +127,7 @@ def plan_study(req: TuneRequest) -> Plan:
         minimize = info.minimize if req.minimize is None else req.minimize
         if req.objective and req.objective not in info.metrics and not req.objective.startswith("test_"):
             raise ConfigError(f"--objective: job '{name}' reports {', '.join(info.metrics)}, not '{req.objective}'")
+        check_options(name, options, info.options)
         if options.get("data") and Path(str(options["data"])).expanduser().exists():
             options["data"] = str(Path(str(options["data"])).expanduser().resolve())  # valid from any node / cwd
         job = JobSpec(kind="builtin", name=name, options=options)
@@ -148,9 +152,31 @@ def plan_study(req: TuneRequest) -> Plan:
     return Plan(spec, space, notes + meta_notes, meta)
 
 
-def plan_resume(req: TuneRequest, spec: StudySpec) -> tuple[StudySpec, list[str]]:
-    """The recorded study with what a resume may change (the trial target, trials at once)."""
+#: what a resume applies; every other option of `orch tune` belongs to the study as it was started
+RESUME_OPTIONS = frozenset({"resume", "root", "trials", "parallel", "max_retries", "retry_crashed", "quiet",
+                            "detach"})
+FLAGS = {"time_limit": "--time", "job_option": "-o", "meta_root": "--meta-root", "minimize": "--minimize/--maximize"}
+
+
+def plan_resume(req: TuneRequest, spec: StudySpec, finished: int = 0) -> tuple[StudySpec, list[str]]:
+    """The recorded study with what a resume may change (the trial target, trials at once, retries). An
+    option it cannot apply (a strategy, a seed, a job, ...) is refused, never silently ignored."""
+    fixed = sorted(req.given - RESUME_OPTIONS)
+    if fixed:
+        flags = [FLAGS.get(n, "--" + n.replace("_", "-")) for n in fixed]
+        more = f" (also {', '.join(flags[1:])})" if flags[1:] else ""
+        raise ConfigError(f"{flags[0]}: a resumed study keeps what it was started with{more}; start a new study "
+                          f"(--study NAME) to change it")
+    if req.trials is not None and req.trials < finished:
+        raise ConfigError(f"--trials {req.trials}: study '{spec.name}' has {finished} finished trials already "
+                          f"(give at least {finished}, or leave --trials out)")
     notes = [f"resuming study '{spec.name}'"]
+    if "max_retries" in req.given and req.max_retries != spec.max_retries:
+        if req.max_retries < 0:
+            raise ConfigError(f"--max-retries: must be 0 or more, got {req.max_retries}")
+        notes.append(f"retries after TIMEOUT / PREEMPTED / NODE_FAIL changed from {spec.max_retries} to "
+                     f"{req.max_retries}")
+        spec = replace(spec, max_retries=req.max_retries)
     if req.trials and req.trials != spec.n_trials:
         notes.append(f"target changed from {spec.n_trials} to {req.trials} trials")
         spec = spec.with_trials(req.trials)

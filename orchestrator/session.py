@@ -113,7 +113,7 @@ def _slurm_options(spec: StudySpec) -> SlurmOptions:
 
 def _reopen(req: TuneRequest) -> tuple[StudyStore, list[str]]:
     store = StudyStore.open(req.root, req.resume or "")
-    spec, notes = plan_resume(req, store.spec)
+    spec, notes = plan_resume(req, store.spec, len(store.state().finished))
     if spec != store.spec:
         store.update_spec(spec)
     return store, notes

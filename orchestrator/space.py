@@ -350,10 +350,24 @@ def to_configuration(cs: ConfigurationSpace, values: Mapping[str, Any]) -> Confi
         raise ConfigError(f"configuration {dict(values)} is not in the space: {_one_line(e)}") from None
 
 
+def _check_range(name: str, value: float, hp: Any, source: str) -> None:
+    if name == "epochs":
+        if value < 1 or float(value) != int(value):
+            raise ConfigError(f"{source}: 'epochs' needs a whole number of at least 1, got {value!r}")
+        return
+    seq = getattr(hp, "sequence", None)
+    if seq is not None and not all(_is_number(v) for v in seq):
+        return
+    lo, hi = (min(seq), max(seq)) if seq is not None else (hp.lower, hp.upper)
+    if not lo <= value <= hi:
+        raise ConfigError(f"{source}: '{name}'={value!r} lies outside the space's range [{lo:g}, {hi:g}]")
+
+
 def fix_hyperparameters(cs: ConfigurationSpace, fixed: Mapping[str, Any], source: str = "--fix") -> ConfigurationSpace:
     """Return a copy of ``cs`` where each hyperparameter in ``fixed`` is a Constant of that value.
 
-    Categorical values must be among the choices; numbers may lie outside the searched range."""
+    Categorical values must be among the choices and numbers inside the searched range (a typo such as
+    learning_rate=5 is refused), except ``epochs``: any whole number of at least 1 (a quick run)."""
     from ConfigSpace import Constant
 
     if not fixed:
@@ -368,6 +382,8 @@ def fix_hyperparameters(cs: ConfigurationSpace, fixed: Mapping[str, Any], source
         numeric = hasattr(hp, "lower") or getattr(hp, "sequence", None) is not None
         if numeric and not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: '{name}' needs a number, got {value!r}")
+        if numeric:
+            _check_range(name, value, hp, source)
     data = json.loads(space_to_json(cs))
     for hp in data["hyperparameters"]:
         if hp["name"] in fixed:

@@ -117,7 +117,8 @@ def _pool(ctx: StrategyContext) -> Optimizer:
 
     o = ctx.strategy.options
     assert isinstance(o, PoolOptions)
-    return PoolOptimizer(pool_configs(ctx.space, o.sobol, o.grid_points, o.seed), budget=ctx.budget)
+    sobol = o.sobol or (0 if o.grid_points else ctx.n_trials)  # no pool given: the study's trials, as Sobol points
+    return PoolOptimizer(pool_configs(ctx.space, sobol, o.grid_points, o.seed), budget=ctx.budget)
 
 
 def _bnn(ctx: StrategyContext) -> Optimizer:
@@ -144,6 +145,20 @@ def _meta_smac(ctx: StrategyContext) -> Optimizer:
     assert isinstance(ctx.strategy.options, MetaOptions)
     return transfer_smac(ctx.space, ctx.meta, ctx.task, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget,
                          n_warm=ctx.strategy.options.warm_configs, warm=ctx.warm)
+
+
+def _bo(ctx: StrategyContext) -> Optimizer:
+    from orchestrator.optimizers.bo import base_optimizer
+
+    return base_optimizer(ctx.space, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget)
+
+
+def _meta_bo(ctx: StrategyContext) -> Optimizer:
+    from orchestrator.metalearning.transfer import meta_bo
+
+    assert isinstance(ctx.strategy.options, MetaOptions)
+    return meta_bo(ctx.space, ctx.meta, ctx.task, seed=ctx.seed, n_trials=ctx.n_trials, budget=ctx.budget,
+                   n_warm=ctx.strategy.options.warm_configs, warm=ctx.warm)
 
 
 def _meta_bnn(ctx: StrategyContext) -> Optimizer:
@@ -207,6 +222,8 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("pool", "a fixed pool of configurations (Sobol points + grid), in order: for lookup tables", _pool,
                  options=PoolOptions()),
         Strategy("bnn", "SMAC with a Bayesian-neural-network surrogate (DNGO ensemble, calibrated) and EI", _bnn),
+        Strategy("bo", "Bayesian optimisation with the model that suits the space: a Gaussian process (Optuna's) "
+                 "for spaces without conditions, else SMAC's random forest", _bo),
         Strategy("hyperband", "Hyperband (SMAC's facade): epochs as budget, weak configurations stopped early",
                  _multi_fidelity("hyperband"), options=FidelityOptions()),
         Strategy("bohb", "BOHB-like multi-fidelity SMAC (random forest + Hyperband), epochs as budget",
@@ -215,6 +232,10 @@ STRATEGIES: dict[str, Strategy] = {
                  "best configuration, past tasks re-weighted by the new task's results, their prior inside the "
                  "model and in every 2nd proposal",
                  _meta_smac, options=MetaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
+        Strategy("meta-bo", "transfer that knows when to let go, on bo: the past tasks' portfolio, their bests "
+                 "while they rank the new task's results better than chance, then their prior by its share "
+                 "(how well they rank the results against how well the results rank themselves)",
+                 _meta_bo, options=MetaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
         Strategy("meta-bnn", "meta-smac's loop with the BNN pre-trained on past tasks (ABLR-style) "
                  "and adapted to the study's own trials in place of the random forest",
                  _meta_bnn, options=MetaBnnOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
@@ -288,7 +309,7 @@ def plan_strategy(name: str, options: StrategyOptions | None, space: Configurati
     if not warm.configs:
         notes = [f"{chosen}: no related past tasks in the meta-dataset; SMAC starts from its own initial design"]
         return StrategySpec(chosen, chosen_opts, replace(record, configs=(), reasons=())), notes
-    learned = ", ".join(f"{t} ({'?' if d == float('inf') else f'{d:.2f}'})" for t, d in warm.tasks[:6])
+    learned = ", ".join(f"{t} {'?' if d == float('inf') else f'{d:.2f}'}" for t, d in warm.tasks[:6])
     more = f" and {len(warm.tasks) - 6} more" if len(warm.tasks) > 6 else ""
     then = ""
     if chosen == "meta-smac":
@@ -296,7 +317,7 @@ def plan_strategy(name: str, options: StrategyOptions | None, space: Configurati
 
         then = f"; then the past tasks' own best configurations (up to {META_INCUMBENTS})"
     notes = [f"{chosen}: warm start with {len(warm.configs)} configurations ({warm.selector}) learned from "
-             f"{len(warm.tasks)} past tasks: {learned}{more}{then}"]
+             f"{len(warm.tasks)} past tasks (distance by meta-features): {learned}{more}{then}"]
     return StrategySpec(chosen, chosen_opts, record), notes
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from orchestrator.errors import ConfigError
 from orchestrator.metalearning.views import meta_roots
 from orchestrator.metalearning.warmstart import WarmStartPlan, load_meta
-from orchestrator.plan import dataset_label
+from orchestrator.plan import command_job, dataset_label
 from orchestrator.task import Task, clean_features
 
 
@@ -24,7 +24,9 @@ class Suggestion:
 
 
 def suggest(job: str | None, data: str | None, space: str | None, selector: str, n: int | None, root: Path,
-            extra_roots: list[str], options: dict[str, Any], seed: int = 0) -> Suggestion:
+            extra_roots: list[str], options: dict[str, Any], seed: int = 0, command: str | None = None,
+            task_name: str | None = None) -> Suggestion:
+    """``command`` (with ``space``, optionally ``task_name``): a --command study's warm start."""
     from jobs.registry import DEFAULT_JOB, get_job, presets
     from orchestrator.space import load_space
     from orchestrator.spec import MetaOptions
@@ -33,11 +35,19 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
     selectors = list(dict.fromkeys(s.selector for s in STRATEGIES.values() if s.selector))
     if selector not in selectors:
         raise ConfigError(f"--selector: unknown selector '{selector}' ({', '.join(selectors)})")
-    info = get_job(job or DEFAULT_JOB)
-    cs = load_space(space or info.name, presets=presets())
-    module = info.load()
-    features = clean_features(dict(module.task_features(options)) if hasattr(module, "task_features") else {})
-    task = Task(info.name, dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
+    if command:
+        if job or not space:
+            raise ConfigError("--command: give --space (and no --job)")
+        cs = load_space(space, presets=presets())
+        task = Task(command_job(command, cs, task_name), "custom", "objective", True)
+    else:
+        if task_name:
+            raise ConfigError("--task-name: only with --command")
+        info = get_job(job or DEFAULT_JOB)
+        cs = load_space(space or info.name, presets=presets())
+        module = info.load()
+        features = clean_features(dict(module.task_features(options)) if hasattr(module, "task_features") else {})
+        task = Task(info.name, dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
     meta = load_meta(meta_roots(root, extra_roots), exclude_study=None)
     learner = strategy_of_selector(selector)
     assert isinstance(learner.options, MetaOptions)

@@ -143,3 +143,70 @@ def test_a_damaged_meta_dataset_file_is_skipped_by_name(finished: Path, tmp_path
     assert "zz-broken.csv" in out.err and "old.csv: meta-dataset schema version [9]" in out.err
     assert "Traceback" not in out.err
     assert json.loads(json.dumps({"ok": True}))
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], args: list[str], *needles: str) -> None:
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("orch: error: ") and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--job", "fnn-regression", "-o", "targt=quality"], ["-o targt", "target"]),  # a typo: another column
+    (["--job", "digits-mlp", "--data", "wine-red"], ["--data", "digits-mlp"]),
+    (["--job", "fnn-regression", "--fix", "learning_rate=5"], ["learning_rate", "outside", "[0.0001, 0.01]"]),
+    (["--command", "true {x}", "--space", "{quad}", "--objective", "loss", "--fix", "x=5"], ["'x'=5", "[-1, 1]"]),
+    (["--command", "true {x}", "--space", "{quad}", "--objective", "loss", "-o", "lr=1"], ["-o lr"]),
+    (["--job", "branin", "--task-name", "mine"], ["--task-name", "--command"]),
+    (["--job", "branin", "--epochs", "2", "-o", "epochs=3"], ["--epochs 2", "epochs=3"]),
+])
+def test_silent_mistakes_are_refused(tmp_path: Path, quad_space: Path, capsys: pytest.CaptureFixture[str],
+                                     args: list[str], needles: list[str]) -> None:
+    root = tmp_path / "r"
+    one_line_error(capsys, ["tune", "--root", str(root), *[a.replace("{quad}", str(quad_space)) for a in args]],
+                   *needles)
+    assert not root.exists()  # nothing written
+
+
+def test_a_resume_refuses_what_it_cannot_apply_and_applies_the_rest(tmp_path: Path, quad_space: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "r")
+    base = ["--command", quad_command(), "--space", str(quad_space), "--objective", "loss", "--minimize"]
+    assert main(["tune", "--root", root, "--study", "s", *base, "--strategy", "random", "--trials", "4", "-q"]) == 0
+    capsys.readouterr()
+    journal = (tmp_path / "r" / "studies" / "s" / "journal.jsonl").read_text()
+    for extra, flag in ((["--strategy", "smac"], "--strategy"), (["--seed", "3"], "--seed"),
+                        (["--objective", "x"], "--objective"), (["--command", "true"], "--command"),
+                        (["--job", "branin"], "--job"), (["--partition", "gpu"], "--partition")):
+        one_line_error(capsys, ["tune", "--root", root, "--resume", "s", *extra], flag, "resumed study keeps")
+    one_line_error(capsys, ["tune", "--root", root, "--resume", "s", "--trials", "3"], "--trials 3", "4 finished")
+    assert (tmp_path / "r" / "studies" / "s" / "journal.jsonl").read_text() == journal  # nothing recorded
+    assert main(["tune", "--root", root, "--resume", "s", "--trials", "5", "--max-retries", "0", "-q"]) == 0
+    spec = json.loads((tmp_path / "r" / "studies" / "s" / "study.json").read_text())
+    assert spec["n_trials"] == 5 and spec["max_retries"] == 0
+
+
+def test_a_read_only_results_root_is_one_line(tmp_path: Path, quad_space: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A results root on a read-only filesystem (a read-only bind mount: root ignores file permissions)."""
+    import subprocess
+
+    root = tmp_path / "r"
+    base = ["--command", quad_command(), "--space", str(quad_space), "--objective", "loss", "--strategy", "random"]
+    assert main(["tune", "--root", str(root), "--study", "s", *base, "--trials", "2", "-q"]) == 0
+    capsys.readouterr()
+    if subprocess.run(["mount", "-o", "bind,ro", str(root), str(root)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a read-only bind mount here")
+    try:
+        one_line_error(capsys, ["tune", "--root", str(root), "--study", "t", *base], "--root: cannot write",
+                       "Read-only file system")
+        one_line_error(capsys, ["tune", "--root", str(root), "--resume", "s", "--trials", "3"],
+                       "--root: cannot write")
+        one_line_error(capsys, ["tune", "--root", str(root), "--resume", "s"], "--root: cannot write")
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+    assert not (root / "studies" / "t").exists()
+    assert json.loads((root / "studies" / "s" / "study.json").read_text())["n_trials"] == 2

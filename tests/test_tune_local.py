@@ -170,3 +170,21 @@ def test_hyperband_promotions_continue_from_checkpoints(root: Path) -> None:
 
     r = load_results(root, "hb")  # quality is judged at the highest budget only, not against 1-epoch scores
     assert len(r.ok) and (r.ok["budget"] == max(budgets)).all() and float(r.best()["budget"]) == max(budgets)
+
+
+def test_every_strategy_runs_a_study_of_one_or_two_trials_after_a_past_study(tmp_path: Path) -> None:
+    """The first smoke test after one real study: --trials 1 or 2, with something in the meta-dataset."""
+    from orchestrator.spec import MetaBnnOptions
+    from orchestrator.strategies import STRATEGIES
+
+    root = tmp_path / "r"
+    loop, notes = prepare(TuneRequest(root=root, study="past", job="branin", strategy="random", trials=6))
+    loop.run(notes)
+    for name in ["auto", *STRATEGIES]:
+        for trials in ((1, 2) if name == "auto" else (2,)):
+            options = MetaBnnOptions(warm_configs=3, steps=50) if name == "meta-bnn" else None
+            epochs = 3 if name != "auto" and STRATEGIES[name].fidelity else None  # branin's own is 1 epoch
+            loop, notes = prepare(TuneRequest(root=root, study=f"{name}-{trials}", job="branin", strategy=name,
+                                              trials=trials, strategy_options=options, epochs=epochs))
+            out = loop.run(notes)
+            assert out.progress.done == trials and not out.stop_reason.startswith("error"), (name, trials)

@@ -174,7 +174,11 @@ class ModelPrior(SourcePrior):
             top = [p for p in (project(MetaData.config_of(r), space) for _, r in best[cols].iterrows()) if p]
             self.incumbents.append(top[0] if top else None)
             pool += top
-        self.pool = pool
+        from orchestrator.optimizers.base import config_key
+
+        unique = {config_key(c): c for c in reversed(pool)}  # each configuration once, first occurrence kept
+        self.pool = [unique[k] for k in dict.fromkeys(config_key(c) for c in pool)]
+        pool = self.pool
         self._pool_x = smac_vectors(space, pool) if pool else np.zeros((0, len(space)))
         from ConfigSpace import ConfigurationSpace as CS
 

@@ -47,6 +47,39 @@ def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task |
                         greedy_until=META_GREEDY_UNTIL, incumbents=META_INCUMBENTS, warm=warm)
 
 
+def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
+            n_trials: int = 100, budget: float | None = None, n_warm: int = 3,
+            warm: list[dict[str, Any]] | None = None) -> Optimizer:
+    """Transfer that knows when to let go, on the base optimiser that suits the space (a GP, else SMAC's
+    prior-augmented forest): the portfolio, then the past tasks' bests while those tasks rank the new
+    task's results better than chance, then the prior proposes by its share (``LetGo``) and the base
+    optimiser the rest; with no related past task, the plain base optimiser."""
+    from orchestrator.optimizers.bo import base_optimizer, gp_suits
+    from orchestrator.optimizers.prior import LetGo
+    from orchestrator.optimizers.transfer import TransferSmac
+
+    meta = compatible(meta, space, task)
+    target = dict(task.features) if task is not None else None
+    prior = build_prior(space, meta, seed, target) if meta is not None else None
+    if prior is None:
+        return base_optimizer(space, seed=seed, n_trials=n_trials, budget=budget, initial_configs=warm or [],
+                              initial_origin="meta: portfolio")
+
+    def inner(first: list[dict[str, Any]], weights: Any) -> Optimizer:
+        forest = None
+        if not gp_suits(space):
+            from orchestrator.optimizers.smac_prior import PriorRandomForest
+
+            forest = PriorRandomForest(space, prior, weights, seed=seed)
+        return base_optimizer(space, seed=seed, n_trials=n_trials, budget=budget, initial_configs=first,
+                              initial_origin="meta: portfolio", forest=forest)
+
+    opt = TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
+                       incumbents=META_INCUMBENTS, warm=warm, inner=inner, letgo=LetGo(seed=seed))
+    opt.name = "meta-bo"
+    return opt
+
+
 def meta_bnn(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
              n_trials: int = 100, budget: float | None = None, n_warm: int = 3,
              warm: list[dict[str, Any]] | None = None, steps: int = 1000) -> Optimizer:
@@ -77,7 +110,7 @@ def meta_bnn(space: ConfigurationSpace, meta: MetaData | None, task: Task | None
         model = MetaBNNModel(space, state, y_transform=state["y_transform"], seed=seed)
         encoder = warp_encoder(*state["warp"])
 
-    def network(first: list[dict[str, Any]]) -> Optimizer:
+    def network(first: list[dict[str, Any]], weights: Any) -> Optimizer:
         return bnn_optimizer(space, seed=seed, n_trials=n_trials, budget=budget, model=model, encoder=encoder,
                              initial_configs=first, initial_origin="meta: portfolio")
 

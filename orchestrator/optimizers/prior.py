@@ -58,6 +58,7 @@ class TaskWeights:
     def __init__(self, n: int, beta: float = 20.0, min_obs: int = 3) -> None:
         self.beta, self.min_obs = beta, min_obs
         self.w = np.ones(n) / max(n, 1)
+        self.taus = np.zeros(n)
 
     def update(self, src: np.ndarray, y: np.ndarray) -> np.ndarray:
         n = len(y)
@@ -68,6 +69,7 @@ class TaskWeights:
         iu = np.triu_indices(n, 1)
         dy = np.sign(y[:, None] - y[None, :])[iu]
         taus = np.array([np.mean(dy * np.sign(v[:, None] - v[None, :])[iu]) for v in src])
+        self.taus = taus
         logw = self.beta * taus
         w = np.exp(logw - logw.max())
         self.w = w / w.sum()
@@ -91,3 +93,61 @@ def greedy_portfolio(s: np.ndarray, k: int) -> list[int]:
         chosen.append(j)
         cur = np.minimum(cur, s[:, j])
     return chosen
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-a between two vectors (0 with fewer than two points)."""
+    n = len(a)
+    if n < 2:
+        return 0.0
+    iu = np.triu_indices(n, 1)
+    return float(np.mean(np.sign(a[:, None] - a[None, :])[iu] * np.sign(b[:, None] - b[None, :])[iu]))
+
+
+def self_tau(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, min_obs: int = 8) -> float | None:
+    """How well the new task's own results rank themselves: Kendall's tau between its costs and a
+    cross-validated extra-trees model's predictions of them (None under ``min_obs`` results)."""
+    n = len(y)
+    if n < min_obs:
+        return None
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    xx = np.nan_to_num(x, nan=-1.0)
+    pred = np.empty(n)
+    order = np.random.default_rng(seed).permutation(n)
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        model = ExtraTreesRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1)
+        pred[test] = model.fit(xx[train], y[train]).predict(xx[test])
+    return kendall_tau(pred, y)
+
+
+class LetGo:
+    """The prior's share of proposals: sigma(sharpness * (tau_prior - tau_self)), where tau_prior is how well
+    the weighted past tasks rank the new task's results and tau_self how well its own results rank
+    themselves (cross-validated; 0 while there are too few); none while the past tasks rank them no better
+    than chance. A credit accumulates the share and a prior proposal spends one credit, so the share is
+    also the long-run fraction of the asks, deterministically."""
+
+    def __init__(self, sharpness: float = 10.0, seed: int = 0) -> None:
+        self.sharpness, self.seed = sharpness, seed
+        self.credit = 0.0
+        self.last = 1.0
+
+    def share(self, prior_at_obs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+        tau_prior = kendall_tau(prior_at_obs, y) if len(y) >= 3 else 1.0
+        if tau_prior <= 0:
+            self.last = 0.0
+            return 0.0
+        mine = self_tau(x, y, seed=self.seed)
+        self.last = float(1.0 / (1.0 + np.exp(-self.sharpness * (tau_prior - (mine or 0.0)))))
+        return self.last
+
+    def take(self, share: float) -> bool:
+        """Credit this ask's share; True when it is the prior's turn."""
+        self.credit += share
+        if self.credit >= 1.0:
+            self.credit -= 1.0
+            return True
+        return False

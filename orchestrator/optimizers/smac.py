@@ -121,9 +121,12 @@ class SmacOptimizer(Optimizer):
         fidelity: dict[str, Any] = {}
         if self._multi_fidelity:
             fidelity = {"min_budget": float(min_budget or 1), "max_budget": float(max_budget or 27)}
+        # SMAC refuses an initial design larger than its trial budget; the study loop counts the trials, so
+        # a study of 1 or 2 trials warm-started with 3 configurations simply stops after them
         self._scenario = Scenario(
             space, name="orch", output_directory=self._outdir, deterministic=True,
-            n_trials=max(int(n_trials), 1), seed=int(seed), crash_cost=float("inf"), **fidelity,
+            n_trials=max(int(n_trials), len(initial_configs) + 1, 1), seed=int(seed), crash_cost=float("inf"),
+            **fidelity,
         )
         if self._multi_fidelity:
             F = HyperbandFacade if facade == "hyperband" else MultiFidelityFacade

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from orchestrator.optimizers.base import Optimizer, Suggestion, config_key
-from orchestrator.optimizers.prior import SourcePrior, TaskWeights, prior_portfolio, smac_vectors
+from orchestrator.optimizers.prior import LetGo, SourcePrior, TaskWeights, prior_portfolio, smac_vectors
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -34,9 +34,12 @@ class TransferSmac(Optimizer):
     def __init__(self, space: ConfigurationSpace, prior: SourcePrior | None, seed: int = 0, n_trials: int = 100,
                  budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
                  greedy_until: int = 0, incumbents: int = 0, warm: list[dict[str, Any]] | None = None,
-                 inner: Callable[[list[dict[str, Any]]], Optimizer] | None = None) -> None:
-        """``inner`` builds the optimiser of the non-greedy asks from the warm start (meta-bnn's network);
-        by default SMAC with the prior-augmented random forest."""
+                 inner: Callable[[list[dict[str, Any]], TaskWeights | None], Optimizer] | None = None,
+                 letgo: LetGo | None = None) -> None:
+        """``inner`` builds the optimiser of the other asks from the warm start and the task weights (a GP,
+        meta-bnn's network); by default SMAC with the prior-augmented random forest. With ``letgo`` the
+        prior proposes by its share (``LetGo``) instead of the fixed schedule, and a past task's best is
+        tried only while that task ranks the new task's results better than chance."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -44,6 +47,7 @@ class TransferSmac(Optimizer):
         self.n_warm = len(warm) if warm is not None else (n_warm if prior is not None else 0)
         self.greedy_every = greedy_every if prior is not None else 0
         self.greedy_until = greedy_until
+        self.letgo = letgo if prior is not None else None
         # each past task's best configuration (aligned with the prior's tasks; None where it has none)
         self.incumbents: list[dict[str, Any] | None] = (list(prior.incumbents) if prior is not None and incumbents
                                                         else [])
@@ -67,9 +71,10 @@ class TransferSmac(Optimizer):
 
                 model = PriorRandomForest(space, prior, self.weights, seed=seed)
         self.warm = list(warm or [])
-        self.smac: Optimizer = (inner(self.warm) if inner is not None else
+        self.smac: Optimizer = (inner(self.warm, getattr(self, "weights", None)) if inner is not None else
                                 SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
                                               initial_configs=self.warm, initial_origin="meta: portfolio", model=model))
+        self._s_obs: np.ndarray | None = None  # the prior at the observed configurations (tasks x n)
 
     def portfolio(self, n: int) -> list[dict[str, Any]]:
         assert self.prior is not None
@@ -85,7 +90,12 @@ class TransferSmac(Optimizer):
             if config is not None:
                 self._asked.add(config_key(config))
                 return Suggestion(config, self.budget, "meta: incumbent", self._seed)
-        if self.greedy_every and k >= 0 and (self._n_asked <= self.greedy_until or k % self.greedy_every == 0):
+        if self.letgo is not None:
+            greedy = k >= 0 and self._prior_turn()
+        else:
+            greedy = bool(self.greedy_every) and k >= 0 and (self._n_asked <= self.greedy_until
+                                                             or k % self.greedy_every == 0)
+        if greedy:
             s = self._prior_greedy()
             if s is not None:
                 self._asked.add(config_key(s.config))
@@ -96,10 +106,25 @@ class TransferSmac(Optimizer):
         self._asked.add(config_key(s.config))
         return s
 
-    def _reweigh(self) -> None:
+    def _prior_at_obs(self) -> np.ndarray:
         assert self.prior is not None
+        if self._s_obs is None or self._s_obs.shape[1] != len(self._obs_y):
+            self._s_obs = self.prior.values(np.stack(self._obs_x))
+        return self._s_obs
+
+    def _reweigh(self) -> None:
         if self._obs_y:
-            self.weights.update(self.prior.values(np.stack(self._obs_x)), np.array(self._obs_y))
+            self.weights.update(self._prior_at_obs(), np.array(self._obs_y))
+
+    def _prior_turn(self) -> bool:
+        """LetGo: is it the prior's turn, by its share given the new task's results so far?"""
+        assert self.letgo is not None
+        if not self._obs_y:
+            return self.letgo.take(1.0)
+        self._reweigh()
+        s = self._prior_at_obs()
+        share = self.letgo.share(self.weights.w @ s, np.stack(self._obs_x), np.array(self._obs_y))
+        return self.letgo.take(share)
 
     def _incumbent(self) -> dict[str, Any] | None:
         """The untried best configuration of the past task weighted highest now, until ``n_incumbents``
@@ -108,8 +133,9 @@ class TransferSmac(Optimizer):
         if sum(1 for key in set(keys) if key is not None and key in self._asked) >= self.n_incumbents:
             return None
         self._reweigh()
+        trusted = self.weights.taus > 0 if self.letgo is not None and len(self._obs_y) >= 3 else None
         for i in np.argsort(-self.weights.w, kind="stable"):
-            if keys[i] is not None and keys[i] not in self._asked:
+            if keys[i] is not None and keys[i] not in self._asked and (trusted is None or trusted[i]):
                 return self.incumbents[i]
         return None
 

@@ -73,11 +73,12 @@ class StudyStore:
                 f"--study: study '{spec.name}' already exists under {paths.dir}; "
                 f"continue it with --resume {spec.name} or pick another name"
             )
-        paths.trials_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(paths.space, space_json)
-        atomic_write_json(paths.study, spec.to_dict())  # last: its presence marks a complete study folder
-        store = cls(paths, spec)
-        store.journal.append("created", study=spec.name)
+        with writable(root):
+            paths.trials_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(paths.space, space_json)
+            atomic_write_json(paths.study, spec.to_dict())  # last: its presence marks a complete study folder
+            store = cls(paths, spec)
+            store.journal.append("created", study=spec.name)
         return store
 
     @classmethod
@@ -93,7 +94,8 @@ class StudyStore:
         return cls(paths, spec)
 
     def update_spec(self, spec: StudySpec) -> None:
-        atomic_write_json(self.paths.study, spec.to_dict())
+        with writable(self.paths.root):
+            atomic_write_json(self.paths.study, spec.to_dict())
         self.spec = spec
 
     def load_space(self) -> ConfigurationSpace:
@@ -124,7 +126,8 @@ class StudyStore:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         for _ in range(2):
             try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with writable(self.paths.root):
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self.controller()
                 if owner:
@@ -241,6 +244,21 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, KeyError):
         return f"missing field {e.args[0]!r}" if e.args else "missing field"
     return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+@contextmanager
+def writable(root: Path) -> Iterator[None]:
+    """A results root orch cannot write to (read-only, another user's) as one line naming the path."""
+    import errno
+
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        where = e.filename or root
+        raise ConfigError(f"--root: cannot write {where} ({e.strerror}); give a results root you can write to "
+                          "(--root DIR)") from None
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:
