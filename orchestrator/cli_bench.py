@@ -170,3 +170,24 @@ def bench_overhead(
     raw = rows[0].trials_per_s
     console.print(f"orch random / raw submitit throughput: {rows[1].trials_per_s / raw:.0%}; "
                   f"written {out / 'overhead.csv'}")
+
+
+@bench_app.command("ask-time")
+def bench_ask_time(
+    out: Annotated[Path, typer.Option(help="Scratch results root for the synthetic meta-dataset (ask_times.csv).")] = Path("bench-out/ask-time"),
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "smac,bo,meta-smac,meta-bo",
+    tasks: Annotated[int, typer.Option(help="Past tasks in the meta-dataset.")] = 100,
+) -> None:
+    """Seconds per ask with 193-208 observations and `tasks` past tasks in the meta-dataset."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from orchestrator.bench.asktime import ask_times
+    from orchestrator.console import console
+    from orchestrator.views import frame_table
+
+    rows = ask_times(out, [s.strip() for s in strategies.split(",") if s.strip()], tasks=tasks)
+    console.print(frame_table(pd.DataFrame([asdict(r) for r in rows]),
+                              f"seconds per ask at 193-208 observations, {tasks} past tasks"))
+    console.print(f"orch: wrote {out / 'ask_times.csv'}")

@@ -158,3 +158,23 @@ def test_smac_log_scaled_costs_stay_finite_with_ties() -> None:
     for _ in range(3):  # the model trains on them and proposes
         opt.tell(opt.ask(), 2e8)
     opt.close()
+
+
+def test_smac_labels_its_random_fallback_apart_from_interleaving_and_the_model() -> None:
+    """On a small ordinal grid SMAC's acquisition soon finds no unevaluated candidate and samples at random:
+    trials.csv says so instead of calling it interleaving."""
+    from ConfigSpace import ConfigurationSpace, OrdinalHyperparameter
+
+    from orchestrator.optimizers.smac import SmacOptimizer
+
+    cs = ConfigurationSpace(seed=0)
+    cs.add([OrdinalHyperparameter("a", [1, 2, 3, 4]), OrdinalHyperparameter("b", [1, 2, 3])])
+    opt = SmacOptimizer(cs, seed=0, n_trials=12)
+    origins = []
+    for _ in range(12):
+        s = opt.ask()
+        origins.append(s.origin)
+        opt.tell(s, float((s.config["a"] - 3) ** 2 + s.config["b"]))
+    opt.close()
+    assert "random (SMAC's fallback: no new candidate)" in origins
+    assert set(origins) <= {"initial design", "model", "random (interleaved)", "random (SMAC's fallback: no new candidate)"}

@@ -214,6 +214,11 @@ class SmacOptimizer(Optimizer):
         text = smac_origin.lower()
         if "initial" in text or "sobol" in text:
             return "initial design"
+        if "acquisition function maximizer" in text or "local search" in text:
+            return "model"  # the acquisition's own candidates (its local search or sorted random samples)
+        if "max retries" in text or "no candidates" in text:
+            # the acquisition found no unevaluated candidate (an ordinal grid, mostly): SMAC samples at random
+            return "random (SMAC's fallback: no new candidate)"
         if "random" in text:
             return "random (interleaved)"
         return "model"
