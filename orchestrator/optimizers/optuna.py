@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
 SAMPLERS = ("tpe", "gp")
+#: integer hyperparameters with more values than this are searched as real numbers and rounded
+WIDE_INT = 16
 _MAX_REPEATS = 50
 
 
@@ -139,17 +141,22 @@ class OptunaOptimizer(Optimizer):
 
 
 class _Codec:
-    """One hyperparameter as one Optuna distribution (ordinals by index)."""
+    """One hyperparameter as one Optuna distribution (ordinals by index; a wide integer range as a real
+    number, rounded)."""
 
-    def __init__(self, values: list[Any] | None = None) -> None:
-        self.values = values
+    def __init__(self, values: list[Any] | None = None, rounded: tuple[int, int] | None = None) -> None:
+        self.values, self.rounded = values, rounded
 
     def decode(self, x: Any) -> Any:
+        if self.rounded is not None:
+            return int(min(max(round(float(x)), self.rounded[0]), self.rounded[1]))
         if self.values is None:
             return x
         return self.values[int(x)]
 
     def encode(self, v: Any) -> Any:
+        if self.rounded is not None:
+            return float(v)
         if self.values is None:
             return v
         for i, x in enumerate(self.values):
@@ -176,6 +183,10 @@ def _distributions(space: ConfigurationSpace) -> tuple[dict[str, Any], dict[str,
         elif kind == "CategoricalHyperparameter":
             dists[name] = CategoricalDistribution(list(hp.choices))
             codecs[name] = _Codec()
+        elif kind == "UniformIntegerHyperparameter" and hp.upper - hp.lower + 1 > WIDE_INT:
+            # as a real number: Optuna's discrete line search over a wide integer range costs seconds an ask
+            dists[name] = FloatDistribution(float(hp.lower), float(hp.upper), log=bool(hp.log))
+            codecs[name] = _Codec(rounded=(int(hp.lower), int(hp.upper)))
         elif kind == "UniformIntegerHyperparameter":
             dists[name] = IntDistribution(int(hp.lower), int(hp.upper), log=bool(hp.log))
             codecs[name] = _Codec()
