@@ -341,3 +341,31 @@ def test_grid_prior_incumbents_are_the_tasks_best_evaluated_points() -> None:
     for name, c in zip(["kc1", "segment"], prior.incumbents):
         t = suite.tasks[name]
         assert t.objective[t.lookup(c, suite.space)] == t.objective.min()
+
+
+def test_meta_bo_lets_go_of_past_tasks_the_new_task_contradicts() -> None:
+    """Past tasks whose optimum is the new task's worst corner: after a few results they rank them no better
+    than chance, their share drops to nothing, no past task's best is tried and the base optimiser (a GP
+    here) proposes everything; past tasks that agree keep proposing."""
+    from orchestrator.metalearning.transfer import meta_bo
+    from orchestrator.task import Task
+
+    cs = space_from_yaml(SPACE)
+    task = Task("job", "new", "loss", True, {"rows": 250})
+
+    def run(loss: Any, n: int = 16) -> list[str]:
+        opt = meta_bo(cs, synthetic_meta(), task, seed=0, n_trials=n)
+        origins = []
+        for _ in range(n):
+            s = opt.ask()
+            origins.append(s.origin)
+            opt.tell(s, loss(s.config))
+        opt.close()
+        return origins
+
+    agree = run(lambda c: (c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2)
+    assert agree[:3] == ["meta: portfolio"] * 3 and agree[3:].count("meta: prior") >= 5
+    contradict = run(lambda c: -((c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2))
+    assert contradict[:3] == ["meta: portfolio"] * 3
+    late = contradict[8:]
+    assert not any(o.startswith("meta:") for o in late) and "optuna-gp" in late

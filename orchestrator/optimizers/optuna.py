@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SAMPLERS = ("tpe", "gp")
 #: integer hyperparameters with more values than this are searched as real numbers and rounded
 WIDE_INT = 16
-_MAX_REPEATS = 50
+_MAX_REPEATS = 3  # then a random unseen configuration (a GP can insist on a corner of a continuous space)
 
 
 def optuna_available() -> bool:
