@@ -57,12 +57,11 @@ def kv_options(values: list[str] | None, flag: str) -> dict[str, object]:
 
 
 def literal(text: str) -> object:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+    """A NAME=VALUE option's value: a number, true/false, or the text."""
+    from orchestrator.space import number_or_text
+
+    value = number_or_text(text)
+    return {"true": True, "false": False}.get(text.lower(), text) if isinstance(value, str) else value
 
 
 def job_options(items: list[str] | None, data: str | None, subsample: int | None, model: str | None) -> dict[str, object]:

@@ -245,6 +245,16 @@ def _parse_literal(raw: str) -> Any:
     return v
 
 
+def number_or_text(text: str) -> Any:
+    """'3' -> 3, '0.1' -> 0.1, anything else as it is (values typed on a command line or in a CSV)."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 

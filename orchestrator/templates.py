@@ -39,7 +39,7 @@ def render(template: str, fields: dict[str, Any]) -> str:
 
 def configs_from_csv(path: Path, names: list[str]) -> list[dict[str, Any]]:
     """Configurations from a CSV whose columns are hyperparameter names (or hp:<name>)."""
-    from orchestrator.space import plain
+    from orchestrator.space import number_or_text, plain
 
     try:
         with open(path, newline="") as f:
@@ -55,18 +55,11 @@ def configs_from_csv(path: Path, names: list[str]) -> list[dict[str, Any]]:
             raw = row.get(name, row.get(f"hp:{name}", ""))
             if raw is None or raw == "":
                 continue
-            config[name] = plain(_number(raw))
+            config[name] = plain(number_or_text(raw))
         out.append(config)
     return out
 
 
-def _number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 @dataclass(frozen=True)
