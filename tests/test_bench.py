@@ -304,3 +304,24 @@ def test_sigterm_stops_the_whole_table_and_a_rerun_carries_on(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
     assert len(table) == 32 and (table["status"] == "SUCCESS").all()
+
+
+def test_a_panel_reports_each_family_the_pooled_rank_and_the_verdicts(tmp_path: Path) -> None:
+    """Several suites at once and the pooled meta-dataset: one folder per family, panel.md with the verdicts
+    of auto against the references; a strategy that learns nothing is not rerun in the pooled suite."""
+    c = compare("fnn-regression,fnn-regression-wide128,pooled", ["random", "transfer-tpe", "auto"], seeds=1,
+                trials=5, out=tmp_path / "p", workers=1, tasks=["wine-red"])
+    assert set(c.runs["suite"]) == {"fnn-regression", "fnn-regression-wide128", "pooled"}
+    for family in ("fnn-regression", "fnn-regression-wide128", "pooled"):
+        assert (tmp_path / "p" / family / "summary.md").exists()
+    panel = (tmp_path / "p" / "panel.md").read_text()
+    assert "mean rank over every family" in panel and "auto against the best reference (transfer-tpe)" in panel
+    assert "in the pooled meta-dataset against each family alone" in panel
+    pooled = c.runs[(c.runs["suite"] == "pooled") & (c.runs["strategy"] == "random")]
+    alone = c.runs[(c.runs["suite"] == "fnn-regression") & (c.runs["strategy"] == "random")]
+    assert (pooled[pooled["task"] == "fnn-regression/wine-red"]["value"].tolist()
+            == alone[alone["task"] == "wine-red"]["value"].tolist())
+    # pooled, wine-red of the preset space also learns from the wide space's tasks (the same job): another start
+    auto = c.runs[(c.runs["strategy"] == "auto") & c.runs["suite"].isin(["fnn-regression", "pooled"])
+                  & c.runs["task"].isin(["wine-red", "fnn-regression/wine-red"])]
+    assert auto.groupby("suite")["value"].apply(tuple).nunique() == 2

@@ -46,7 +46,10 @@ def compare(suite: str | list[str], strategies: list[str], seeds: int, trials: i
     out.mkdir(parents=True, exist_ok=True)
     done = finished_runs(out, trials)
     reused = {s: done[_key(s)] for s in specs if _key(s) in done}
-    todo = [s for s in specs if s not in reused]
+    # in the pooled suite a strategy that learns nothing runs exactly as in its own family: copied, not rerun
+    copies = {s: _family_spec(s) for s in specs
+              if s not in reused and _copies_family(s) and _family_spec(s) in set(specs)}
+    todo = [s for s in specs if s not in reused and s not in copies]
     if progress:
         for s, rows in reused.items():
             progress(RunResult(s, rows, 0.0))
@@ -60,6 +63,12 @@ def compare(suite: str | list[str], strategies: list[str], seeds: int, trials: i
 
     t0 = time.time()
     results = run_all(todo, workers=workers, progress=record)
+    finished = {**{_key(s): rows for s, rows in reused.items()}, **{_key(r.spec): r.rows for r in results}}
+    for s, family in copies.items():
+        rows = [{**row, "suite": POOLED, "task": s.task} for row in finished[_key(family)]]
+        reused[s] = rows
+        if progress:
+            progress(RunResult(s, rows, 0.0))
     seconds = time.time() - t0
     runs = pd.DataFrame([row for rows in reused.values() for row in rows] + [row for r in results for row in r.rows])
     order = {(s.suite, s.task, s.strategy, s.seed): i for i, s in enumerate(specs)}
@@ -195,6 +204,18 @@ def _tasks(available: dict[str, Any], wanted: list[str] | None, several: bool) -
         raise ConfigError(f"--tasks: unknown task(s) {', '.join(unknown or wanted)} "
                           f"(suite has {', '.join(sorted(available))})")
     return chosen
+
+
+def _copies_family(s: RunSpec) -> bool:
+    """A pooled run of a strategy that learns nothing (it runs as in its own family)."""
+    from orchestrator.strategies import AUTO, STRATEGIES
+
+    return s.suite.startswith(f"{POOLED}:") and s.strategy != AUTO and not STRATEGIES[s.strategy].uses_meta
+
+
+def _family_spec(s: RunSpec) -> RunSpec:
+    family, task = s.task.split("/", 1)
+    return RunSpec(family, task, s.strategy, s.seed, s.trials)
 
 
 def _key(s: RunSpec) -> tuple[str, str, str, int]:
