@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
 SAMPLERS = ("tpe", "gp")
-#: integer hyperparameters with more values than this are searched as real numbers and rounded
+#: for the GP, integer hyperparameters with more values than this are searched as real numbers and rounded
 WIDE_INT = 16
 _MAX_REPEATS = 3  # then a random unseen configuration (a GP can insist on a corner of a continuous space)
 
@@ -46,7 +46,7 @@ class OptunaOptimizer(Optimizer):
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.name = f"optuna-{sampler}"
         self._space, self._budget, self._seed = space, budget, seed
-        self._dists, self._codecs = _distributions(space)
+        self._dists, self._codecs = _distributions(space, wide_ints_as_reals=sampler == "gp")
         if sampler == "tpe":
             chosen: Any = optuna.samplers.TPESampler(seed=seed)
         elif sampler == "gp":
@@ -168,7 +168,8 @@ class _Codec:
             return 0
 
 
-def _distributions(space: ConfigurationSpace) -> tuple[dict[str, Any], dict[str, _Codec]]:
+def _distributions(space: ConfigurationSpace, wide_ints_as_reals: bool = False
+                   ) -> tuple[dict[str, Any], dict[str, _Codec]]:
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     dists: dict[str, Any] = {}
@@ -183,7 +184,7 @@ def _distributions(space: ConfigurationSpace) -> tuple[dict[str, Any], dict[str,
         elif kind == "CategoricalHyperparameter":
             dists[name] = CategoricalDistribution(list(hp.choices))
             codecs[name] = _Codec()
-        elif kind == "UniformIntegerHyperparameter" and hp.upper - hp.lower + 1 > WIDE_INT:
+        elif kind == "UniformIntegerHyperparameter" and wide_ints_as_reals and hp.upper - hp.lower + 1 > WIDE_INT:
             # as a real number: Optuna's discrete line search over a wide integer range costs seconds an ask
             dists[name] = FloatDistribution(float(hp.lower), float(hp.upper), log=bool(hp.log))
             codecs[name] = _Codec(rounded=(int(hp.lower), int(hp.upper)))
