@@ -235,7 +235,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("meta-bo", "transfer that knows when to let go, on bo: the past tasks' portfolio, their bests "
                  "while they rank the new task's results better than chance, then their prior by its share "
                  "(how well they rank the results against how well the results rank themselves)",
-                 _meta_bo, options=MetaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
+                 _meta_bo, options=MetaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-bo"),
         Strategy("meta-bnn", "meta-smac's loop with the BNN pre-trained on past tasks (ABLR-style) "
                  "and adapted to the study's own trials in place of the random forest",
                  _meta_bnn, options=MetaBnnOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),

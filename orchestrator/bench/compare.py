@@ -181,6 +181,8 @@ def panel_markdown(runs: pd.DataFrame, strategies: list[str], trials: int, heads
         p = metrics.pooled_vs_single(runs, DEFAULT, trials)
         if len(p):
             lines += ["", f"### {DEFAULT} in the pooled meta-dataset against each family alone", "",
+                      "A task whose compatible past tasks in the pool are its own family's runs exactly as alone "
+                      "(checked, then copied); the others ran with the pool.", "",
                       "| family | " + " | ".join(f"@{b}" for b in metrics.BUDGETS if b <= trials) + " |",
                       "|" + "---|" * (1 + sum(b <= trials for b in metrics.BUDGETS))]
             for fam, g in p.groupby("family", sort=False):
@@ -207,10 +209,36 @@ def _tasks(available: dict[str, Any], wanted: list[str] | None, several: bool) -
 
 
 def _copies_family(s: RunSpec) -> bool:
-    """A pooled run of a strategy that learns nothing (it runs as in its own family)."""
+    """A pooled run that runs exactly as in its own family: a strategy that learns nothing, or one whose
+    task finds in the pooled meta-dataset no compatible past task but its own family's (another family's
+    studies, with another space, are not sources: metalearning.related)."""
     from orchestrator.strategies import AUTO, STRATEGIES
 
-    return s.suite.startswith(f"{POOLED}:") and s.strategy != AUTO and not STRATEGIES[s.strategy].uses_meta
+    if not s.suite.startswith(f"{POOLED}:"):
+        return False
+    if s.strategy != AUTO and not STRATEGIES[s.strategy].uses_meta:
+        return True
+    return _same_sources(s.suite, s.task)
+
+
+_SOURCES: dict[tuple[str, str], bool] = {}
+
+
+def _same_sources(pooled_key: str, task: str) -> bool:
+    """Does ``task`` of the pooled suite have the same compatible past tasks as in its family alone?"""
+    from orchestrator.metalearning.related import relevant
+
+    if (pooled_key, task) not in _SOURCES:
+        family, name = task.split("/", 1)
+        pooled = suite_cached(pooled_key)
+        space, job = pooled.space_of(task), pooled.job_of(task)
+        mine = set(relevant(pooled.meta(task), space, job).df["dataset"].unique())
+        same = False
+        if family in pooled_key[len(POOLED) + 1:].split("+"):
+            theirs = relevant(suite_cached(family).meta(name), space, job).df["dataset"].unique()
+            same = mine == {f"{family}/{t}" for t in theirs}
+        _SOURCES[(pooled_key, task)] = same
+    return _SOURCES[(pooled_key, task)]
 
 
 def _family_spec(s: RunSpec) -> RunSpec:

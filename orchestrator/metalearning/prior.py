@@ -198,7 +198,7 @@ class ModelPrior(SourcePrior):
 
 
 def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
-                target: dict[str, Any] | None = None) -> SourcePrior | None:
+                target: dict[str, Any] | None = None, max_tasks: int = 10) -> SourcePrior | None:
     """The grid prior for finite spaces, else the model prior; None without related past tasks."""
     meta = relevant(meta, space) if meta is not None else meta
     if meta is None or not len(meta.ok):
@@ -207,5 +207,5 @@ def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
     if size is not None and size <= MAX_GRID:
         prior: SourcePrior = GridPrior(space, meta, seed)
     else:
-        prior = ModelPrior(space, meta, seed, target=target)
+        prior = ModelPrior(space, meta, seed, target=target, max_tasks=max_tasks)
     return prior if prior.tasks else None

@@ -231,10 +231,11 @@ def model(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: 
 # --- the portfolio meta-smac and meta-bnn start from ------------------------------------------------
 
 
-def transfer(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3, seed: int = 0) -> WarmStart:
+def transfer(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3, seed: int = 0,
+             max_tasks: int = 10) -> WarmStart:
     """Greedy portfolio over the source prior (one model per past task, or the tabulated grid)."""
     meta = relevant(meta, space)
-    prior = build_prior(space, meta, seed, target)
+    prior = build_prior(space, meta, seed, target, max_tasks=max_tasks)
     if prior is None:
         return WarmStart("meta-smac", [], [])
     configs = prior_portfolio(prior, n, np.random.default_rng(seed))
@@ -242,6 +243,15 @@ def transfer(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, 
     reasons = [f"portfolio #{r + 1} over {len(prior.tasks)} past tasks' models (mean best score so far "
                f"{s[:, : r + 1].min(axis=1).mean():.3f})" for r in range(len(configs))]
     return WarmStart("meta-smac", configs, reasons, ranked_neighbours(meta, target, space))
+
+
+def transfer_bo(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3,
+                seed: int = 0) -> WarmStart:
+    """meta-bo's portfolio: the same over its larger prior (more past tasks kept on a continuous space)."""
+    from orchestrator.metalearning.transfer import META_BO_TASKS
+
+    ws = transfer(meta, target, space, n=n, seed=seed, max_tasks=META_BO_TASKS)
+    return WarmStart("meta-bo", ws.configs, ws.reasons, ws.neighbours)
 
 
 def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
@@ -270,5 +280,5 @@ def best_of_others(meta: MetaData, target: dict[str, Any], space: ConfigurationS
 
 
 #: every selector takes (meta, target meta-features, space, n, seed)
-SELECTORS = {"meta-smac": transfer, "knn": knn, "portfolio": portfolio, "model": model,
+SELECTORS = {"meta-smac": transfer, "meta-bo": transfer_bo, "knn": knn, "portfolio": portfolio, "model": model,
              "best-of-others": best_of_others}

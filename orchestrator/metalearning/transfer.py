@@ -31,6 +31,9 @@ META_GREEDY_UNTIL = 8
 #: space .0079 / .0037 vs .0087 / .0043 (tasks that agree: the consensus was already there); hpobench-nn
 #: (100 trials) .0150 vs .0158 at 10, .0096 vs .0097 at 100, 6 trials to random@100 either way
 META_INCUMBENTS = 10
+#: meta-bo's model prior keeps at most this many past tasks (the nearest by meta-features) on a space that is
+#: not a finite grid: the prior's cost per ask grows with them (at 30, about 0.3 s a prior ask)
+META_BO_TASKS = 30
 
 
 def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
@@ -60,7 +63,7 @@ def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None,
 
     meta = compatible(meta, space, task)
     target = dict(task.features) if task is not None else None
-    prior = build_prior(space, meta, seed, target) if meta is not None else None
+    prior = build_prior(space, meta, seed, target, max_tasks=META_BO_TASKS) if meta is not None else None
     if prior is None:
         return base_optimizer(space, seed=seed, n_trials=n_trials, budget=budget, initial_configs=warm or [],
                               initial_origin="meta: portfolio")
@@ -75,7 +78,7 @@ def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None,
                               initial_origin="meta: portfolio", forest=forest)
 
     opt = TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
-                       incumbents=META_INCUMBENTS, warm=warm, inner=inner, letgo=LetGo(seed=seed))
+                       incumbents=len(prior.tasks), warm=warm, inner=inner, letgo=LetGo(seed=seed))
     opt.name = "meta-bo"
     return opt
 

@@ -75,6 +75,8 @@ class TransferSmac(Optimizer):
                                 SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
                                               initial_configs=self.warm, initial_origin="meta: portfolio", model=model))
         self._s_obs: np.ndarray | None = None  # the prior at the observed configurations (tasks x n)
+        self._s_inc: np.ndarray | None = None  # the prior at the past tasks' best configurations
+        self._inc_col: dict[int, int] = {}
 
     def portfolio(self, n: int) -> list[dict[str, Any]]:
         assert self.prior is not None
@@ -85,16 +87,30 @@ class TransferSmac(Optimizer):
     def ask(self) -> Suggestion:
         k = self._n_asked - self.n_warm
         self._n_asked += 1
+        if self.letgo is not None:
+            # the prior's turns (by its share) go to the past tasks' untried bests while any trusted task has
+            # one, the one the weighted past tasks like best first, then to its favourite configuration
+            if k >= 0 and self._prior_turn():
+                config = self._trusted_incumbent()
+                if config is not None:
+                    self._asked.add(config_key(config))
+                    return Suggestion(config, self.budget, "meta: incumbent", self._seed)
+                s = self._prior_greedy()
+                if s is not None:
+                    self._asked.add(config_key(s.config))
+                    return s
+            s = self.smac.ask()
+            if self._seed is None:
+                self._seed = s.seed
+            self._asked.add(config_key(s.config))
+            return s
         if k >= 0 and self.incumbents:
             config = self._incumbent()
             if config is not None:
                 self._asked.add(config_key(config))
                 return Suggestion(config, self.budget, "meta: incumbent", self._seed)
-        if self.letgo is not None:
-            greedy = k >= 0 and self._prior_turn()
-        else:
-            greedy = bool(self.greedy_every) and k >= 0 and (self._n_asked <= self.greedy_until
-                                                             or k % self.greedy_every == 0)
+        greedy = bool(self.greedy_every) and k >= 0 and (self._n_asked <= self.greedy_until
+                                                         or k % self.greedy_every == 0)
         if greedy:
             s = self._prior_greedy()
             if s is not None:
@@ -125,6 +141,26 @@ class TransferSmac(Optimizer):
         s = self._prior_at_obs()
         share = self.letgo.share(self.weights.w @ s, np.stack(self._obs_x), np.array(self._obs_y))
         return self.letgo.take(share)
+
+    def _trusted_incumbent(self) -> dict[str, Any] | None:
+        """LetGo: the untried best configuration of a past task that ranks the new task's results better than
+        chance (any, before three results), the one the weighted past tasks like best (the consensus of all
+        of them while the weights are uniform)."""
+        assert self.prior is not None
+        keys = self._incumbent_keys
+        open_ = [i for i, key in enumerate(keys) if key is not None and key not in self._asked]
+        if not open_:
+            return None
+        self._reweigh()
+        if len(self._obs_y) >= 3:
+            open_ = [i for i in open_ if self.weights.taus[i] > 0]
+            if not open_:
+                return None
+        if self._s_inc is None:
+            self._s_inc = self.prior.values(smac_vectors(self.space, [c for c in self.incumbents if c is not None]))
+            self._inc_col = {i: j for j, i in enumerate(i for i, c in enumerate(self.incumbents) if c is not None)}
+        liked = self.weights.w @ self._s_inc[:, [self._inc_col[i] for i in open_]]
+        return self.incumbents[open_[int(np.argmin(liked))]]
 
     def _incumbent(self) -> dict[str, Any] | None:
         """The untried best configuration of the past task weighted highest now, until ``n_incumbents``
