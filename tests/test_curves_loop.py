@@ -197,7 +197,7 @@ def test_a_controller_killed_mid_asha_resumes_to_exactly_the_same_study(tmp_path
 
 
 def test_the_curve_benchmark_writes_regret_against_cost(tmp_path: Path) -> None:
-    """`orch bench run` on a curves table: asha and meta-asha stop trials and run to the cost of N full
+    """`orch bench run` on a curves table: asha and meta-asha pause trials and run to the cost of N full
     trials; meta-smac runs N trials; cost.csv has every integer cost from 1 to N."""
     from orchestrator.bench.compare import compare
 
@@ -212,8 +212,8 @@ def test_the_curve_benchmark_writes_regret_against_cost(tmp_path: Path) -> None:
         r = runs[runs["strategy"] == s]
         assert r["cost"].iloc[-1] >= 4 and r["cost"].is_monotonic_increasing
         assert len(r) > 4  # more, cheaper trials than full-budget ones
-    assert (runs[runs["strategy"] == "asha"]["halted"] == "paused").any()
-    assert (runs[runs["strategy"] == "meta-asha"]["halted"] == "stopped").any()
+    for s in ("asha", "meta-asha"):
+        assert (runs[runs["strategy"] == s]["halted"] == "paused").any()
     assert len(runs[runs["strategy"] == "meta-smac"]) == 4
     acc = pd.read_csv(tmp_path / "out" / "acceptance.csv")
     assert set(acc["strategy"]) == {"random", "meta-smac", "hyperband", "asha", "meta-asha"}
@@ -228,5 +228,5 @@ def test_a_run_on_the_lcbench_curves_stops_trials_early() -> None:
     if not NAMED_TABLES["lcbench-curves"][1].exists():
         pytest.skip("the LCBench curves are not beside the repository")
     rows = run_one(RunSpec("lcbench-curves", "3945", "asha", 0, 2)).rows
-    assert rows[-1]["cost"] >= 2 and {r["epochs"] for r in rows} >= {2.0}
+    assert rows[-1]["cost"] >= 2 and {r["epochs"] for r in rows} >= {4.0}  # judged from epoch 4 on
     assert all(a["regret"] >= b["regret"] for a, b in zip(rows, rows[1:]))

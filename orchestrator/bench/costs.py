@@ -42,7 +42,9 @@ def acceptance(runs: pd.DataFrame, upto: int, reference: str = REFERENCE, at: in
                step: float = 0.05) -> pd.DataFrame:
     """Per strategy: the cost (to ``step``) at which its mean regret first reaches ``reference``'s mean regret
     after ``at`` trials, as a fraction of ``reference``'s mean cumulative cost at that trial, and both
-    mean regrets at the end of the costs compared (``upto`` full-budget trials: equal cost)."""
+    mean regrets at the end of the costs compared (``upto`` full-budget trials: equal cost). Runs shorter
+    than ``at`` trials are compared at their last."""
+    at = min(at, upto)
     ref = runs[(runs["strategy"] == reference) & (runs["trial"] == at)]
     if ref.empty:
         return pd.DataFrame()
@@ -56,7 +58,7 @@ def acceptance(runs: pd.DataFrame, upto: int, reference: str = REFERENCE, at: in
         cost = float(grid[reached[0]]) if len(reached) else float("inf")
         e = end[end["strategy"] == s][float(upto)]
         ref_end = end[end["strategy"] == reference][float(upto)]
-        rows.append({"strategy": s, "target_regret": target, "reference_cost": ref_cost, "cost_to_target": cost,
+        rows.append({"strategy": s, "reference_trials": at, "target_regret": target, "reference_cost": ref_cost, "cost_to_target": cost,
                      "fraction_of_reference_cost": cost / ref_cost if ref_cost > 0 else float("inf"),
                      "regret_at_equal_cost": float(e.mean()), "ci95_at_equal_cost": ci95(e),
                      "reference_regret_at_equal_cost": float(ref_end.mean()), "equal_cost": upto})
@@ -67,7 +69,7 @@ def markdown(acc: pd.DataFrame, cost: pd.DataFrame, title: str, reference: str =
     if acc.empty:
         return f"### {title}\n\n(no {reference} run of {at} trials to compare with)\n"
     r0 = acc.iloc[0]
-    upto = int(r0["equal_cost"])
+    upto, at = int(r0["equal_cost"]), int(r0["reference_trials"])
     points = [c for c in (1, 2, 3, 5, 8, 10, 15, 25, 50, 100) if c <= upto]
     lines = [f"### {title}", "",
              f"Cost in units of one full-budget trial of the task. {reference} after {at} trials: mean regret "
