@@ -109,7 +109,10 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
 
 
 def curves_path(out: Path) -> Path:
-    return out.with_name(out.name.replace(".csv", "-curves.csv"))
+    """X-table.csv -> X-curves.csv (the name a curves suite finds its table by), else X-curves.csv."""
+    name = out.name.replace("-table.csv", "-curves.csv") if out.name.endswith("-table.csv") else \
+        out.name.replace(".csv", "-curves.csv")
+    return out.with_name(name)
 
 
 def write_curves(out: Path, root: Path, studies: dict[str, str], objective: str) -> Path:
