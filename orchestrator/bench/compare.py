@@ -113,8 +113,10 @@ def plan_runs(suite: str | list[str], strategies: list[str], seeds: int, trials:
     specs = []
     for key in keys:
         chosen = _tasks(suite_cached(key).tasks, tasks, several=len(keys) > 1)
-        specs += [RunSpec(key, t, s, seed, trials) for s in strategies for t in chosen
-                  for seed in range(first_seed, first_seed + seeds)]
+        # task by task, every strategy on each seed: a comparison stopped midway has every strategy on the
+        # same tasks and seeds (and a task's leave-one-out meta-dataset is derived once per worker)
+        specs += [RunSpec(key, t, s, seed, trials) for t in chosen for seed in range(first_seed, first_seed + seeds)
+                  for s in strategies]
     return names, keys, specs
 
 
