@@ -53,7 +53,8 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
     for data in datasets:
         label = dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
-        opts = {**(job_options or {}), "data": data}
+        # a job without datasets (branin) takes the names as labels of its tasks only
+        opts = {**(job_options or {}), **({"data": data} if "data" in info.options else {})}
         # a configuration may crash (diverge) in a table, but its first trials all crashing is the job
         # or the environment (a dataset not found): stop rather than fill the table with crashes
         resume = TuneRequest(root=root, resume=name, parallel=parallel, max_failures=min(TABLE_MAX_FAILURES, len(configs)),
