@@ -278,7 +278,8 @@ STRATEGIES: dict[str, Strategy] = {
                  "1/eta are paused, checkpoint kept, and resumed when they rise into it", _asha,
                  options=AshaOptions()),
         Strategy("meta-asha", "ASHA whose rungs rank trials by a learning-curve model learned from past "
-                 "studies' curves (their predicted final value), stopping the rest, on meta-smac's proposals",
+                 "studies' curves (their predicted final value), on meta-smac's proposals; its warm start "
+                 "runs whole",
                  _meta_asha, options=MetaAshaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
     )
 }

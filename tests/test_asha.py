@@ -196,3 +196,13 @@ def test_progress_lines_are_read_whole_and_in_either_shape(tmp_path: Path) -> No
 def test_asha_needs_a_known_mode() -> None:
     with pytest.raises(ValueError, match="mode"):
         Asha(Listed(), 1, 9, 3, mode="sometimes")
+
+
+def test_the_protected_warm_start_runs_its_whole_budget_and_still_counts_at_the_rungs() -> None:
+    """meta-asha's warm start (the past tasks' best configurations) is not judged by a rung's early peers."""
+    asha = Asha(Listed(), min_budget=1, max_budget=4, eta=2, protect=1)
+    warm = asha.ask()
+    assert asha.report(warm, 1, 9.0) == CONTINUE and asha.report(warm, 2, 8.0) == CONTINUE  # alone, yet goes on
+    asha.tell(warm, 7.0)
+    other = asha.ask()
+    assert asha.report(other, 1, 10.0) == PAUSE  # worse than the warm start's 9.0 recorded at rung 1

@@ -133,8 +133,9 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
               n_trials: int = 100, min_budget: float = 1.0, max_budget: float = 27.0, eta: float = 3,
               mode: str = "stopping", n_warm: int = 3, warm: list[dict[str, Any]] | None = None) -> Optimizer:
     """meta-asha: ASHA on running trials whose rungs rank by the learning-curve model of the compatible
-    past tasks' curves (their predicted final cost), with meta-smac proposing the new configurations.
-    Without past curves the rungs rank by the reported values (ASHA on meta-smac's proposals)."""
+    past tasks' curves (their predicted final cost), with meta-smac proposing the new configurations; its
+    warm start (the portfolio of the past tasks' best) runs whole. Without past curves the rungs rank by
+    the reported values (ASHA on meta-smac's proposals)."""
     from orchestrator.metalearning.curves import curve_model
     from orchestrator.optimizers.asha import Asha
 
@@ -145,4 +146,4 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
         job = task.job if task is not None else None
         model = meta.derived(("curve-model", job, space_key(space)), lambda: curve_model(compatible(meta, space, task)))
     return Asha(searcher, min_budget, max_budget, eta, mode=mode, judge=model.judge if model is not None else None,
-                name="meta-asha")
+                name="meta-asha", protect=getattr(searcher, "n_warm", 0))
