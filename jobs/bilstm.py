@@ -87,13 +87,15 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
         x, y = batch[0].to(device), batch[1].to(device)
         return loss_fn(model(x), y)
 
-    report = fit(ctx, model, opt, ctx.epochs(default=5, config=config),
-                 lambda e: loader(tensors["train"], bs, ctx, device, True, e), step, device)
-
     def labels_of(split: str) -> np.ndarray:
         return predict(model, loader(tensors[split], 256, ctx, device, False), lambda b: model(b[0].to(device))).argmax(1).numpy()
 
-    metrics = classification_metrics(tensors["val"][1].numpy(), labels_of("val"))
+    def validate() -> dict[str, float]:
+        return classification_metrics(tensors["val"][1].numpy(), labels_of("val"))
+
+    report = fit(ctx, model, opt, ctx.epochs(default=5, config=config),
+                 lambda e: loader(tensors["train"], bs, ctx, device, True, e), step, device, evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(classification_metrics(tensors["test"][1].numpy(), labels_of("test"), prefix="test_"))
     metrics.update(report.metrics())
     metrics["gpu_memory_gb"] = gpu_memory_gb()

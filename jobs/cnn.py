@@ -50,14 +50,16 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     def step(batch: Any) -> Any:
         return loss_fn(model(batch[0].to(device, non_blocking=True)), batch[1].to(device, non_blocking=True))
 
-    report = fit(ctx, model, opt, ctx.epochs(default=5, config=config),
-                 lambda e: loader(train, bs, ctx, device, True, e), step, device)
-
     def labels_of(x: np.ndarray) -> np.ndarray:
         return predict(model, loader((torch.from_numpy(x),), 512, ctx, device, False),
                        lambda b: model(b[0].to(device))).argmax(1).numpy()
 
-    metrics = classification_metrics(d.y_val, labels_of(d.x_val))
+    def validate() -> dict[str, float]:
+        return classification_metrics(d.y_val, labels_of(d.x_val))
+
+    report = fit(ctx, model, opt, ctx.epochs(default=5, config=config),
+                 lambda e: loader(train, bs, ctx, device, True, e), step, device, evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(classification_metrics(d.y_test, labels_of(d.x_test), prefix="test_"))
     metrics.update(report.metrics())
     metrics["gpu_memory_gb"] = gpu_memory_gb()

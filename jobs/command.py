@@ -5,7 +5,9 @@ plus ``{trial_id}``, ``{trial_dir}``, ``{budget}``/``{epochs}`` and ``{seed}``. 
 value (an inactive conditional hyperparameter) leaves out its ``--flag {x}`` pair, or renders its
 default ``{x:-DEFAULT}``; ``check_command`` refuses any other use of it before a study starts. The command gets
 ORCH_TRIAL_ID, ORCH_TRIAL_DIR, ORCH_CONFIG_FILE (the configuration as JSON), ORCH_RESULT_FILE (where
-it writes its metrics as a JSON object), ORCH_BUDGET, ORCH_SEED and ORCH_CHECKPOINT_DIR. A
+it writes its metrics as a JSON object), ORCH_BUDGET, ORCH_SEED, ORCH_CHECKPOINT_DIR and
+ORCH_PROGRESS_FILE (where it may append one JSON line per epoch, ``{"epoch": 3, "val_loss": 0.21}``:
+the learning curve that ASHA stops or pauses the trial on; save the checkpoint first). A
 non-zero exit or no metrics file is a crash: its reason is the last meaningful line of the command's
 stderr (the first line of the error), then the exit status and the stderr tail.
 """
@@ -176,7 +178,8 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     env = dict(os.environ)
     env.update(ORCH_TRIAL_ID=ctx.trial_id, ORCH_TRIAL_DIR=str(ctx.trial_dir), ORCH_CONFIG_FILE=str(config_file),
                ORCH_RESULT_FILE=str(result_file), ORCH_SEED=str(ctx.seed),
-               ORCH_BUDGET="" if budget is None else f"{budget:g}", ORCH_CHECKPOINT_DIR=str(ctx.checkpoint_dir))
+               ORCH_BUDGET="" if budget is None else f"{budget:g}", ORCH_CHECKPOINT_DIR=str(ctx.checkpoint_dir),
+               ORCH_PROGRESS_FILE=str(ctx.progress_file))
     rendered = render(command, config, ctx)
     print(f"[orch] $ {rendered}", flush=True)
     proc = subprocess.Popen(["/bin/sh", "-c", rendered], cwd=cwd, env=env, stdout=sys.stdout.fileno(),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,25 @@ class JobContext:
     @property
     def checkpoint_dir(self) -> Path:
         return self.trial_dir / "checkpoint"
+
+    @property
+    def progress_file(self) -> Path:
+        """Where the job's intermediate results go, one JSON line per epoch (orch's store reads them)."""
+        return self.trial_dir / "progress.jsonl"
+
+    def report(self, epoch: int | float, metrics: dict[str, float]) -> None:
+        """Report the metrics after ``epoch`` epochs: one line appended in a single write (O_APPEND) and
+        fsync'd, so the controller, polling the shared filesystem, never reads half of it. Call it after
+        the epoch's checkpoint is saved: an epoch the controller has seen can always be continued."""
+        line = {"epoch": epoch, "attempt": self.attempt, "t": round(time.time(), 3),
+                "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}
+        data = (json.dumps(line, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.progress_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     @property
     def cpus(self) -> int:

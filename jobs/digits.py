@@ -70,16 +70,19 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     def step(batch: Any) -> Any:
         return loss_fn(model(batch[0].to(device)), batch[1].to(device))
 
-    report = fit(ctx, model, opt, ctx.epochs(default=20, config=config),
-                 lambda e: loader(train, bs, ctx, device, True, e), step, device, clip=None)
-
     def logits(x: np.ndarray) -> Any:
         return predict(model, loader((torch.from_numpy(x),), 1024, ctx, device, False), lambda b: model(b[0].to(device)))
 
-    lv = logits(x_va)
-    val_loss = float(loss_fn(lv, torch.from_numpy(y_va).long()))
-    metrics = classification_metrics(y_va, lv.argmax(1).numpy())
+    def validate() -> dict[str, float]:
+        lv = logits(x_va)
+        val_loss = float(loss_fn(lv, torch.from_numpy(y_va).long()))
+        out = classification_metrics(y_va, lv.argmax(1).numpy())
+        out["val_loss"] = val_loss if np.isfinite(val_loss) else 1e6
+        return out
+
+    report = fit(ctx, model, opt, ctx.epochs(default=20, config=config),
+                 lambda e: loader(train, bs, ctx, device, True, e), step, device, clip=None, evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(classification_metrics(y_te, logits(x_te).argmax(1).numpy(), prefix="test_"))
-    metrics["val_loss"] = val_loss if np.isfinite(val_loss) else 1e6
     metrics.update(report.metrics())
     return metrics

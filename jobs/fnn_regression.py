@@ -59,14 +59,16 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
     def step(batch: Any) -> Any:
         return loss_fn(model(batch[0].to(device)).squeeze(-1), batch[1].to(device))
 
-    report = fit(ctx, model, opt, ctx.epochs(default=50, config=config),
-                 lambda e: loader(train, bs, ctx, device, True, e), step, device)
-
     def pred(x: np.ndarray) -> np.ndarray:
         out = predict(model, loader((scale(x),), 1024, ctx, device, False), lambda b: model(b[0].to(device)).squeeze(-1))
         return out.numpy().astype(np.float64) * ys + ym
 
-    metrics = regression_metrics(d.y_val, pred(d.x_val))
+    def validate() -> dict[str, float]:
+        return regression_metrics(d.y_val, pred(d.x_val))
+
+    report = fit(ctx, model, opt, ctx.epochs(default=50, config=config),
+                 lambda e: loader(train, bs, ctx, device, True, e), step, device, evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(regression_metrics(d.y_test, pred(d.x_test), prefix="test_"))
     metrics.update(report.metrics())
     metrics["gpu_memory_gb"] = gpu_memory_gb()

@@ -88,7 +88,7 @@ JOBS: dict[str, JobInfo] = {
         summary="the Branin function (instant, synthetic): for measuring orch itself, not a training job",
         module="jobs.synthetic", objective="loss", minimize=True, default_epochs=1,
         datasets=("synthetic",), metrics=("loss",), family="synthetic",
-        options=("data", "sleep"),
+        options=("sleep",),
     ),
     "chaos": JobInfo(
         name="chaos",

@@ -2,8 +2,7 @@
 
 Not a training job: it exists to measure orch itself (controller overhead, scheduler throughput,
 fault handling) without training noise. ``--sleep SECONDS`` (job option ``sleep``) makes each trial
-take that long; ``--data NAME`` only labels the task (the function is the same), so a harness
-test can build several tasks. Minimum 0.397887 at (-pi, 12.275), (pi, 2.275) and (9.42478, 2.475).
+take that long. Minimum 0.397887 at (-pi, 12.275), (pi, 2.275) and (9.42478, 2.475).
 """
 
 from __future__ import annotations

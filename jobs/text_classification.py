@@ -54,13 +54,16 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
         ids, mask, y = (t.to(device, non_blocking=True) for t in batch)
         return model(input_ids=ids, attention_mask=mask, labels=y).loss
 
-    report = fit(ctx, model, opt, epochs, lambda e: loader(train, bs, ctx, device, True, e), step, device, sched)
-
     def logits(split: tuple[Any, ...]) -> Any:
         return predict(model, loader(split, 128, ctx, device, False),
                        lambda b: model(input_ids=b[0].to(device), attention_mask=b[1].to(device)).logits)
 
-    metrics = classification_metrics(val[2].numpy(), logits(val).argmax(1).numpy())
+    def validate() -> dict[str, float]:
+        return classification_metrics(val[2].numpy(), logits(val).argmax(1).numpy())
+
+    report = fit(ctx, model, opt, epochs, lambda e: loader(train, bs, ctx, device, True, e), step, device, sched,
+                 evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(classification_metrics(test[2].numpy(), logits(test).argmax(1).numpy(), prefix="test_"))
     metrics.update(report.metrics())
     metrics["gpu_memory_gb"] = gpu_memory_gb()

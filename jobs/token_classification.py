@@ -77,8 +77,6 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
         ids, mask, y = (t.to(device, non_blocking=True) for t in batch)
         return model(input_ids=ids, attention_mask=mask, labels=y).loss
 
-    report = fit(ctx, model, opt, epochs, lambda e: loader(train, bs, ctx, device, True, e), step, device, sched)
-
     def tags_of(split: tuple[Any, ...], gold: list[list[str]]) -> list[list[str]]:
         pred = predict(model, loader(split, 128, ctx, device, False),
                        lambda b: model(input_ids=b[0].to(device), attention_mask=b[1].to(device)).logits).argmax(-1)
@@ -89,7 +87,12 @@ def run(config: dict[str, Any], budget: float | None, ctx: JobContext) -> dict[s
             out.append(words[: len(sent)])
         return out
 
-    metrics = entity_metrics(data.validation[1], tags_of(val, data.validation[1]))
+    def validate() -> dict[str, float]:
+        return entity_metrics(data.validation[1], tags_of(val, data.validation[1]))
+
+    report = fit(ctx, model, opt, epochs, lambda e: loader(train, bs, ctx, device, True, e), step, device, sched,
+                 evaluate=validate)
+    metrics = dict(report.evaluated or validate())
     metrics.update(entity_metrics(data.test[1], tags_of(test, data.test[1]), prefix="test_"))
     metrics.update(report.metrics())
     metrics["gpu_memory_gb"] = gpu_memory_gb()

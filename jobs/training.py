@@ -1,6 +1,7 @@
 """The epoch loop the torch jobs share: resume from the last epoch checkpoint, mixed precision on a
-GPU, a checkpoint after every epoch, deterministic batch order, DataLoader workers from the
-allocation, and per-epoch timings.
+GPU, a checkpoint after every epoch, then the epoch's validation metrics reported to the trial's
+progress file (the controller's learning curve: ASHA stops or pauses a trial on it), deterministic
+batch order, DataLoader workers from the allocation, and per-epoch timings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class FitReport:
     resumed_from: int
     epoch_seconds: list[float] = field(default_factory=list)
     last_loss: float = float("nan")
+    #: the validation metrics after the last epoch trained (None: no epoch trained, or no ``evaluate``)
+    evaluated: dict[str, float] | None = None
 
     def metrics(self) -> dict[str, float]:
         out = {"epochs": float(self.epochs), "resumed_from_epoch": float(self.resumed_from)}
@@ -56,8 +59,11 @@ def autocast(device: Any) -> Any:
 
 
 def fit(ctx: JobContext, model: Any, optimizer: Any, epochs: int, batches: Callable[[int], Iterable[Any]],
-        step: Callable[[Any], Any], device: Any, scheduler: Any = None, clip: float | None = 1.0) -> FitReport:
-    """Train for ``epochs`` epochs, starting after the last checkpointed epoch if there is one."""
+        step: Callable[[Any], Any], device: Any, scheduler: Any = None, clip: float | None = 1.0,
+        evaluate: Callable[[], dict[str, float]] | None = None) -> FitReport:
+    """Train for ``epochs`` epochs, starting after the last checkpointed epoch if there is one. After each
+    epoch: the checkpoint, then ``evaluate()`` (the validation metrics) reported as the epoch's
+    intermediate result (``ctx.report``)."""
     import torch
 
     ckpt = Checkpointer(ctx)
@@ -104,6 +110,9 @@ def fit(ctx: JobContext, model: Any, optimizer: Any, epochs: int, batches: Calla
         ckpt.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": None if scheduler is None else scheduler.state_dict(), "rng": rng_state()})
         print(f"[orch] epoch {epoch + 1}/{epochs}: train loss {report.last_loss:.4f} ({secs:.1f}s)", flush=True)
+        if evaluate is not None:
+            report.evaluated = evaluate()
+            ctx.report(epoch + 1, report.evaluated)
     return report
 
 

@@ -156,7 +156,7 @@ def load_results(root: Path, study: str) -> StudyResults:
     trials = trials.sort_values("trial_id", kind="stable").reset_index(drop=True)
     trials["objective"] = pd.to_numeric(trials.get("objective"), errors="coerce")
     counts = (trials["status"] == "SUCCESS") & trials["objective"].notna()
-    if spec.multi_fidelity and "budget" in trials.columns:  # only the highest budget reached so far counts
+    if (spec.multi_fidelity or spec.curves) and "budget" in trials.columns:  # only the highest budget reached counts
         budget = pd.to_numeric(trials["budget"], errors="coerce")
         if counts.any() and budget[counts].notna().any():
             counts &= budget >= float(budget[counts].max()) - 1e-9

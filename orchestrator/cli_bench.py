@@ -24,10 +24,10 @@ bench_app = typer.Typer(help="Benchmarks: strategy comparisons and orchestration
 
 @bench_app.command("run")
 def bench_run(
-    suite: Annotated[str, typer.Option(help="hpobench-nn, lcbench, fnn-regression, fnn-regression-wide128, a table CSV from `orch bench build-table`, several of them comma-separated (pooled: all of those in one meta-dataset), or panel (all of them and pooled).")] = "hpobench-nn",
+    suite: Annotated[str, typer.Option(help="hpobench-nn, lcbench, lcbench-curves, fnn-regression, fnn-regression-wide128, a table CSV from `orch bench build-table` (a curves table: regret against training cost, cost.csv), several of them comma-separated (pooled: all of those in one meta-dataset), or panel (all of them and pooled).")] = "hpobench-nn",
     strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "random,grid,smac",
     seeds: Annotated[int, typer.Option(help="Seeds per task.")] = 10,
-    trials: Annotated[int, typer.Option(help="Trials per run.")] = 100,
+    trials: Annotated[int, typer.Option(help="Trials per run; on a curves table, strategies that halt or shorten trials run until they have spent the cost of this many full-budget trials.")] = 100,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("bench-out/run"),
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     tasks: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the suite's tasks.")] = None,
@@ -68,9 +68,10 @@ def bench_build_table(
     job_option: JobOptionOpt = None,
     space: Annotated[Optional[str], typer.Option(help="Space file (YAML/JSON) of the job's hyperparameters instead of its preset.")] = None,
     retry_crashed: Annotated[bool, typer.Option("--retry-crashed", help="Run the table's crashed trials again (e.g. after fixing a dataset path).")] = False,
+    curves: Annotated[bool, typer.Option("--curves", help="Also write TABLE-curves.csv: every trial's learning curve as its job reported it, epoch by epoch, with its cumulative seconds (for `orch bench run --suite TABLE-curves.csv`).")] = False,
 ) -> None:
     """Build a real-job lookup table for `orch bench run --suite TABLE.csv`."""
-    from orchestrator.bench.table import build_table
+    from orchestrator.bench.table import build_table, curves_path
     from orchestrator.console import RichReporter, console
     from orchestrator.executors.profile import SlurmOptions
 
@@ -79,8 +80,9 @@ def bench_build_table(
                        executor=executor, slurm=SlurmOptions(partition=partition),
                        job_options=job_options(job_option, None, subsample, model), epochs=epochs,
                        reporter_for=lambda name: RichReporter(quiet=True), space_file=space,
-                       retry_crashed=retry_crashed)
-    console.print(f"orch: wrote {path} and {path.with_suffix('.json')}")
+                       retry_crashed=retry_crashed, curves=curves)
+    console.print(f"orch: wrote {path} and {path.with_suffix('.json')}"
+                  + (f" and {curves_path(path)}" if curves else ""))
 
 
 @bench_app.command("faults")

@@ -80,7 +80,10 @@ class RichReporter:
             return
         secs = f"{result.wall_seconds:.1f}s"
         if result.ok:
-            line = f"trial {trial.trial_id} [green]{result.status.value}[/] {self._objective}={fmt_value(result.objective)} ({secs}) {fmt_config(trial.config)}"
+            at = f" {result.halted} after epoch {result.budget:g}," if result.halted and result.budget is not None else ""
+            cont = f" (continues {trial.continues})" if trial.continues else ""
+            line = (f"trial {trial.trial_id}{cont} [green]{result.status.value}[/]{at} {self._objective}="
+                    f"{fmt_value(result.objective)} ({secs}) {fmt_config(trial.config)}")
         else:
             from rich.markup import escape
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import ConfigError
 from orchestrator.executors.profile import SlurmOptions, find_profile, load_profile, parse_time
 from orchestrator.spec import (
+    AshaOptions,
     FidelityOptions,
     GridOptions,
     JobSpec,
+    MetaAshaOptions,
     MetaOptions,
     StrategyOptions,
     StrategySpec,
@@ -142,7 +144,7 @@ def plan_study(req: TuneRequest) -> Plan:
     if req.fixed:
         space = fix_hyperparameters(space, req.fixed)
     knobs = strategy_options(req, epochs, default_epochs)
-    budget = None if isinstance(knobs, FidelityOptions) else (
+    budget = None if isinstance(knobs, (FidelityOptions, AshaOptions)) else (
         req.budget if req.budget is not None else (float(epochs) if epochs else None))
     study = check_study_name(req.study or f"{task.job}-{req.strategy}-{time.strftime('%Y%m%d-%H%M%S')}")
     spec = StudySpec(name=study, task=task, job=job, strategy=StrategySpec(req.strategy, knobs),
@@ -219,6 +221,19 @@ def strategy_options(req: TuneRequest, epochs: int | None = None, default_epochs
     if req.strategy_options is not None:
         return req.strategy_options
     default = entry.options
+    if isinstance(default, AshaOptions):
+        hi = float(req.max_budget or epochs or default_epochs or default.max_budget)
+        lo = float(req.min_budget or default.min_budget)
+        if not 0 < lo < hi:
+            raise ConfigError(f"--min-budget/--max-budget: need 0 < min ({lo:g}) < max ({hi:g})")
+        if req.eta < 2:
+            raise ConfigError(f"--eta: must be at least 2, got {req.eta}")
+        asha = replace(default, min_budget=lo, max_budget=hi, eta=req.eta)
+        if isinstance(asha, MetaAshaOptions) and req.warm_configs is not None:
+            if req.warm_configs < 0:
+                raise ConfigError(f"--warm-configs: must be 0 or more, got {req.warm_configs}")
+            asha = replace(asha, warm_configs=req.warm_configs)
+        return asha
     if isinstance(default, FidelityOptions):
         hi = float(req.max_budget or epochs or default_epochs or default.max_budget)
         lo = float(req.min_budget or max(1.0, round(hi / req.eta**2)))

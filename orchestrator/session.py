@@ -45,7 +45,7 @@ def prepare(req: TuneRequest, reporter: Reporter | None = None) -> tuple[StudyLo
 
 
 def open_study(plan: Plan, root: Path, reporter: Reporter | None = None, *, executor: Executor | None = None,
-               max_failures: int | None = None, sigterm_stops: bool = True) -> StudyLoop:
+               max_failures: int | None = None, sigterm_stops: bool = True, max_cost: float | None = None) -> StudyLoop:
     """Create the planned study and everything that runs it. The scheduler checks the cluster options and
     the optimiser is built before the study folder is written, so a refusal leaves nothing behind."""
     from orchestrator.space import space_to_json
@@ -55,7 +55,8 @@ def open_study(plan: Plan, root: Path, reporter: Reporter | None = None, *, exec
         executor = make_executor(plan.spec, root)
     optimizer = study_optimizer(plan.spec, plan.space, plan.meta)
     store = StudyStore.create(root, plan.spec, space_to_json(plan.space))
-    return StudyLoop(store, executor, optimizer, reporter, max_failures=max_failures, sigterm_stops=sigterm_stops)
+    return StudyLoop(store, executor, optimizer, reporter, max_failures=max_failures, sigterm_stops=sigterm_stops,
+                     max_cost=max_cost)
 
 
 def create_study(req: TuneRequest) -> StudyStore:

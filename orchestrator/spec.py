@@ -98,8 +98,31 @@ class MetaBnnOptions(MetaOptions):
     steps: int = 1000  # pre-training steps of the network on the past tasks
 
 
+@dataclass(frozen=True)
+class AshaOptions(StrategyOptions):
+    """ASHA on running trials (asha): every trial gets ``max_budget`` epochs and is judged at rungs
+    ``min_budget * eta**k``; ``mode`` "promotion" pauses (and later resumes) a trial, "stopping" stops it."""
+
+    kind: ClassVar[str] = "asha"
+    min_budget: float = 1.0
+    max_budget: float = 27.0
+    eta: int = 3
+    mode: str = "promotion"
+
+
+@dataclass(frozen=True)
+class MetaAshaOptions(AshaOptions):
+    """meta-asha: ASHA whose rungs rank by a learning-curve model learned from past studies' curves, and
+    meta-smac's proposals (``warm_configs``: its warm start's size)."""
+
+    kind: ClassVar[str] = "meta-asha"
+    mode: str = "promotion"
+    warm_configs: int = 3
+
+
 OPTION_KINDS: dict[str, type[StrategyOptions]] = {
-    c.kind: c for c in (StrategyOptions, GridOptions, FidelityOptions, PoolOptions, MetaOptions, MetaBnnOptions)}
+    c.kind: c for c in (StrategyOptions, GridOptions, FidelityOptions, PoolOptions, MetaOptions, MetaBnnOptions,
+                        AshaOptions, MetaAshaOptions)}
 
 
 def options_from_dict(d: dict[str, Any]) -> StrategyOptions:
@@ -181,6 +204,11 @@ class StudySpec:
     def multi_fidelity(self) -> bool:
         """Budgets vary per trial (hyperband, bohb): checkpoints are kept for promotions."""
         return isinstance(self.strategy.options, FidelityOptions)
+
+    @property
+    def curves(self) -> bool:
+        """Trials are judged on their learning curves while they run (asha, meta-asha)."""
+        return isinstance(self.strategy.options, AshaOptions)
 
     def with_trials(self, n_trials: int) -> StudySpec:
         return replace(self, n_trials=n_trials)

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import ConfigError
 from orchestrator.optimizers.base import Optimizer
 from orchestrator.spec import (
+    AshaOptions,
     FidelityOptions,
     GridOptions,
+    MetaAshaOptions,
     MetaBnnOptions,
     MetaOptions,
     PoolOptions,
@@ -73,8 +75,9 @@ class Strategy:
 
     @property
     def fidelity(self) -> bool:
-        """Budgets (epochs) vary per trial: --min-budget, --max-budget and --eta apply."""
-        return isinstance(self.options, FidelityOptions)
+        """Budgets (epochs) vary per trial, or trials are judged at rungs: --min-budget, --max-budget and --eta
+        apply."""
+        return isinstance(self.options, (FidelityOptions, AshaOptions))
 
 
 # --- builders ------------------------------------------------------------------------------------------
@@ -137,6 +140,24 @@ def _multi_fidelity(facade: str) -> Callable[[StrategyContext], Optimizer]:
                              min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta)
 
     return build
+
+
+def _asha(ctx: StrategyContext) -> Optimizer:
+    from orchestrator.optimizers.asha import Asha
+    from orchestrator.optimizers.random import RandomSearch
+
+    o = ctx.strategy.options
+    assert isinstance(o, AshaOptions)
+    return Asha(RandomSearch(ctx.space, seed=ctx.seed), o.min_budget, o.max_budget, o.eta, o.mode)
+
+
+def _meta_asha(ctx: StrategyContext) -> Optimizer:
+    from orchestrator.metalearning.transfer import meta_asha
+
+    o = ctx.strategy.options
+    assert isinstance(o, MetaAshaOptions)
+    return meta_asha(ctx.space, ctx.meta, ctx.task, seed=ctx.seed, n_trials=ctx.n_trials, min_budget=o.min_budget,
+                     max_budget=o.max_budget, eta=o.eta, mode=o.mode, n_warm=o.warm_configs, warm=ctx.warm)
 
 
 def _meta_smac(ctx: StrategyContext) -> Optimizer:
@@ -251,6 +272,15 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("transfer-tpe", "each past task's best configuration first, then Optuna's TPE (the simple "
                  "transfer baseline; needs the bench extra)", _transfer_tpe,
                  options=MetaOptions(warm_configs=1000), selector="best-of-others"),
+        # learning curves: trials judged while they run, on the epochs they report
+        Strategy("asha", "asynchronous successive halving on running trials: random configurations, each "
+                 "judged on its learning curve at rungs (--min-budget x --eta^k epochs); those outside a rung's top "
+                 "1/eta are paused, checkpoint kept, and resumed when they rise into it", _asha,
+                 options=AshaOptions()),
+        Strategy("meta-asha", "ASHA whose rungs rank trials by a learning-curve model learned from past "
+                 "studies' curves (their predicted final value), on meta-smac's proposals; its warm start "
+                 "runs whole",
+                 _meta_asha, options=MetaAshaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
     )
 }
 
@@ -279,7 +309,7 @@ def plan_warm_start(name: str, space: ConfigurationSpace, task: Task | None, met
     """The warm start of meta-learning strategy ``name`` on ``meta`` (a metalearning.WarmStartPlan)."""
     from orchestrator.metalearning.warmstart import plan
 
-    n = options.warm_configs if isinstance(options, MetaOptions) else MetaOptions().warm_configs
+    n = options.warm_configs if isinstance(options, (MetaOptions, MetaAshaOptions)) else MetaOptions().warm_configs
     selector = STRATEGIES[name].selector or ""
     return plan(meta, space, task, selector, n=n, seed=seed)
 

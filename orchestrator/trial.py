@@ -45,6 +45,9 @@ class Trial:
         0 for the first submission, +1 per retry after TIMEOUT / PREEMPTED / node failure.
     origin : str
         Who proposed it ("random", "initial design", "meta: kNN", "model", ...).
+    continues : str
+        The paused (or lower-budget) trial of the same configuration whose checkpoint this one trains on
+        from (freeze-thaw, a promotion); "" for a trial that starts from scratch.
     """
 
     trial_id: str
@@ -53,6 +56,7 @@ class Trial:
     seed: int = 0
     attempt: int = 0
     origin: str = ""
+    continues: str = ""
 
     def retried(self) -> Trial:
         return replace(self, attempt=self.attempt + 1)
@@ -69,7 +73,13 @@ class Trial:
             seed=int(d.get("seed", 0)),
             attempt=int(d.get("attempt", 0)),
             origin=str(d.get("origin", "")),
+            continues=str(d.get("continues") or ""),
         )
+
+
+#: why a trial ended before its budget: the strategy stopped it for good, or paused it (its checkpoint
+#: kept for a later continuation); "" for a trial that ran its whole budget
+HALTS = ("stopped", "paused")
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,9 @@ class TrialResult:
 
     ``objective`` is the raw value of the study's objective metric (not sign-flipped);
     ``metrics`` holds every metric the job reported. ``wall_seconds`` and ``gpu_hours``
-    are the compute cost.
+    are the compute cost. A trial halted by its strategy on its learning curve (``halted``:
+    "stopped" or "paused") is a SUCCESS whose objective is its last reported value and whose
+    ``budget`` is the epoch it reached.
     """
 
     status: TrialStatus
@@ -93,6 +105,7 @@ class TrialResult:
     finished: float | None = None
     budget: float | None = None
     task_features: dict[str, Any] = field(default_factory=dict)
+    halted: str = ""
 
     @property
     def ok(self) -> bool:
@@ -122,6 +135,7 @@ class TrialResult:
             finished=_opt_float(d.get("finished")),
             budget=_opt_float(d.get("budget")),
             task_features=dict(d.get("task_features") or {}),
+            halted=str(d.get("halted") or ""),
         )
 
 

@@ -2,7 +2,8 @@
 
 The loop keeps no state that the study folder does not also hold. Resume replays the journal into
 a fresh optimiser, collects results that landed while no controller ran, re-attaches to jobs still
-running, and goes on until the study has exactly ``n_trials`` finished trials.
+running, and goes on until the study has exactly ``n_trials`` finished trials. A strategy that acts on
+learning curves also gets each running trial's epochs and halts trials on them (``curves.CurveWatch``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from orchestrator.curves import CurveWatch
 from orchestrator.errors import OrchError
 from orchestrator.executors.base import Executor, Outcome
 from orchestrator.optimizers.base import Exhausted, Optimizer, Suggestion, config_key
@@ -90,9 +92,11 @@ class StudyLoop:
                  reporter: Reporter | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, max_failures: int | None = None,
                  export_interval: float = 1.0, cancel_on_interrupt: bool | None = None,
-                 retry_crashed: bool = False, sigterm_stops: bool = True) -> None:
+                 retry_crashed: bool = False, sigterm_stops: bool = True, max_cost: float | None = None) -> None:
         """``sigterm_stops=False``: SIGTERM keeps its default action (a benchmark's worker process dies
-        with its controller) instead of stopping the study cleanly."""
+        with its controller) instead of stopping the study cleanly. ``max_cost``: training seconds the
+        study may spend (finished and running trials together); then running trials are halted and
+        nothing new starts."""
         self.store = store
         self.spec = store.spec
         self.executor = executor
@@ -115,6 +119,8 @@ class StudyLoop:
         self._dirty = False
         self._next_number = 0
         self._resumed = False
+        self.curves = CurveWatch(store, executor, optimizer, _suggestion, clock, max_cost)
+        self._curves_read: dict[str, list[tuple[float, float]]] = {}  # finished trials' curves, for export
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -149,16 +155,17 @@ class StudyLoop:
         return outcome
 
     def best_record(self) -> TrialRecord | None:
-        """The best finished trial; in a multi-fidelity study among those at the highest budget reached
-        (as `orch results` judges it: a 1-epoch score does not compete with a 27-epoch one)."""
+        """The best finished trial; in a multi-fidelity study, or one whose trials are halted on their
+        learning curves, among those at the highest budget (epochs) reached (as `orch results` judges it: a
+        1-epoch score does not compete with a 27-epoch one)."""
         task = self.spec.task
         best: TrialRecord | None = None
         done = [rec for rec in self.records.values()
                 if rec.result is not None and rec.result.ok and rec.result.objective is not None]
-        if self.spec.multi_fidelity:
-            top = max((rec.trial.budget for rec in done if rec.trial.budget is not None), default=None)
+        if self.spec.multi_fidelity or self.optimizer.uses_curves:
+            top = max((b for rec in done if (b := _reached(rec)) is not None), default=None)
             if top is not None:
-                done = [rec for rec in done if rec.trial.budget is not None and rec.trial.budget >= top - 1e-9]
+                done = [rec for rec in done if (b := _reached(rec)) is not None and b >= top - 1e-9]
         for rec in done:
             r = rec.result
             if best is None or task.better(r.objective, best.result.objective):  # type: ignore[union-attr, arg-type]
@@ -175,12 +182,16 @@ class StudyLoop:
             again = self._run_again([rec for rec in self.records.values()
                                      if rec.result is not None and rec.result.status is TrialStatus.CRASHED])
         self._next_number = state.next_trial_number()
+        if self.optimizer.uses_curves:
+            self._replay_curves(state.events)
         for rec in self.records.values():
             sug = _suggestion(rec.trial)
             if rec.result is not None:
-                self.optimizer.tell(sug, self._cost(rec.result))
+                if not self.optimizer.uses_curves:
+                    self.optimizer.tell(sug, self._cost(rec.result))
                 self._count(rec.trial, rec.result)
-            else:
+                self.curves.add_cost(rec.result)
+            elif not self.optimizer.uses_curves:
                 self.optimizer.pending(sug)
         for rec in list(self.records.values()):
             if rec.result is not None:
@@ -196,8 +207,11 @@ class StudyLoop:
                 self.retry_queue.append(trial)
             else:
                 paths = self.store.trial_paths(trial.trial_id)
+                self.curves.follow(trial, rec)
                 if self.executor.reattach(trial, paths, rec.handle) is not None:
                     self.in_flight[trial.trial_id] = trial
+                    if rec.halt:  # halted by the killed controller, perhaps not ended yet: halt it again
+                        self.executor.halt(trial.trial_id)
                 else:
                     self.in_flight[trial.trial_id] = trial
                     self._on_outcome(Outcome(trial.trial_id, trial.attempt, "LOST",
@@ -206,6 +220,20 @@ class StudyLoop:
             self.reporter.note(f"{again} crashed trials run again")
         self.progress.running = len(self.in_flight)
         return bool(self.records)
+
+    def _replay_curves(self, events: list[tuple[str, str, Any]]) -> None:
+        """A strategy that acts on learning curves is rebuilt from the journal in its order: each ask, each
+        epoch it was given and each result, as the killed controller gave them."""
+        last = {tid: i for i, (kind, tid, _) in enumerate(events) if kind == "finished"}
+        for i, (kind, tid, data) in enumerate(events):
+            rec = self.records[tid]
+            sug = _suggestion(rec.trial)
+            if kind == "asked":
+                self.optimizer.pending(sug)
+            elif kind == "progress":
+                self.optimizer.report(sug, data[0], self.spec.task.cost(data[1]))
+            elif last[tid] == i and rec.result is not None:
+                self.optimizer.tell(sug, self._cost(rec.result))
 
     def _run_again(self, crashed: list[TrialRecord]) -> int:
         """`--retry-crashed`: crashed trials run again as a new attempt of the same trial (the crashed
@@ -224,6 +252,8 @@ class StudyLoop:
             if not self.in_flight and not self.retry_queue and (self._remaining() <= 0 or self.exhausted):
                 break
             outcomes = self.executor.poll()
+            if self.curves.poll(self.in_flight) and not self.exhausted:
+                self.exhausted = "the cost budget is spent"
             for o in outcomes:
                 self._on_outcome(o)
             self._check_failures()
@@ -265,27 +295,31 @@ class StudyLoop:
             trial = Trial(format_trial_id(self._next_number), sug.config, sug.budget if sug.budget is not None
                           else self.spec.budget, self.spec.seed if sug.seed is None else int(sug.seed), 0, sug.origin)
             self._next_number += 1
-            self.store.add_trial(trial, self._promotion_source(trial))
+            source = self._promotion_source(trial)
+            if source is not None:
+                trial = replace(trial, continues=source.trial.trial_id)
+            self.store.add_trial(trial, str(self.store.trial_paths(source.trial.trial_id).checkpoint) if source else None)
             self.records[trial.trial_id] = TrialRecord(trial=trial)
             batch.append(trial)
         if batch:
             self._submit(batch)
 
-    def _promotion_source(self, trial: Trial) -> str | None:
-        """The checkpoint of the same configuration's best lower-budget trial (multi-fidelity)."""
-        if not self.spec.multi_fidelity or trial.budget is None:
+    def _promotion_source(self, trial: Trial) -> TrialRecord | None:
+        """The trial whose checkpoint a promotion continues: the same configuration's finished trial that
+        reached the most epochs below this one's budget (a Hyperband promotion, or a paused trial that its
+        strategy resumes: freeze-thaw), when its checkpoint is there."""
+        if not (self.spec.multi_fidelity or self.optimizer.uses_curves) or trial.budget is None:
             return None
         key = config_key(trial.config)
         best: TrialRecord | None = None
         for rec in self.records.values():
-            b = rec.trial.budget
+            b = _reached(rec)
             if (rec.result is not None and rec.result.ok and b is not None and b < trial.budget
-                    and config_key(rec.trial.config) == key and (best is None or b > (best.trial.budget or 0))):
+                    and config_key(rec.trial.config) == key and (best is None or b > (_reached(best) or 0))):
                 best = rec
-        if best is None:
+        if best is None or not self.store.trial_paths(best.trial.trial_id).checkpoint.is_dir():
             return None
-        ckpt = self.store.trial_paths(best.trial.trial_id).checkpoint
-        return str(ckpt) if ckpt.is_dir() else None
+        return best
 
     def _clean_checkpoints(self) -> None:
         """At the end of a multi-fidelity study nothing will be promoted any more."""
@@ -302,6 +336,7 @@ class StudyLoop:
         paths = [self.store.trial_paths(t.trial_id) for t in trials]
         handles = self.executor.submit(trials, paths, throttle=self.spec.parallel)
         for t, h in zip(trials, handles):
+            self.curves.follow(t)
             self.store.record_submitted(t, h.data)
             self.records[t.trial_id].handle = h.data
             self.records[t.trial_id].trial = t
@@ -316,6 +351,9 @@ class StudyLoop:
                 self.in_flight[o.trial_id] = trial
             return
         result = self.store.read_result(trial.trial_id)
+        if result is None and self.curves.halting(trial.trial_id):  # halted on its learning curve
+            result = self.curves.halted_result(trial, o)
+            self.store.write_result(trial.trial_id, result)
         if result is None:
             if o.retryable and trial.attempt < self.spec.max_retries:
                 self.store.record_retry(trial, f"{o.state}: {o.detail}"[:500])
@@ -337,6 +375,8 @@ class StudyLoop:
 
     def _finish(self, trial: Trial, result: TrialResult) -> None:
         self.in_flight.pop(trial.trial_id, None)
+        self.curves.forget(trial.trial_id)
+        self.curves.add_cost(result)
         self.store.record_finished(trial, result)
         rec = self.records.setdefault(trial.trial_id, TrialRecord(trial=trial))
         rec.trial, rec.result = trial, result
@@ -379,7 +419,7 @@ class StudyLoop:
     def _export(self, force: bool = False) -> None:
         now = self.clock()
         if force or (self._dirty and now - self._last_export >= self.export_interval):
-            export_study(self.store, self.records.values())
+            export_study(self.store, self.records.values(), self._curves_read)
             self._last_export, self._dirty = now, False
 
     def _leave(self, cancel: bool, reason: str) -> None:
@@ -393,7 +433,12 @@ def _suggestion(trial: Trial) -> Suggestion:
     return Suggestion(trial.config, trial.budget, trial.origin, trial.seed)
 
 
-def _with_job(result: TrialResult, o: Outcome) -> TrialResult:
-    from dataclasses import replace
+def _reached(rec: TrialRecord) -> float | None:
+    """The epochs a finished trial trained to: its result's budget (a halted trial's last epoch)."""
+    if rec.result is not None and rec.result.budget is not None:
+        return rec.result.budget
+    return rec.trial.budget
 
+
+def _with_job(result: TrialResult, o: Outcome) -> TrialResult:
     return replace(result, job_id=o.job_id, node=result.node or o.node)

@@ -108,7 +108,8 @@ def run_trial_dir(trial_dir: str | Path) -> dict[str, Any]:
     else:
         job_id = os.environ.get("SLURM_JOB_ID", "")
     # the controller tells a job that failed before this point (a launch failure) from a crash of the trial
-    atomic_write_json(paths.started, {"attempt": trial.attempt, "job_id": job_id, "node": node, "t": time.time()})
+    atomic_write_json(paths.started, {"attempt": trial.attempt, "job_id": job_id, "node": node, "t": time.time(),
+                                      "gpus": ctx.gpus})
     source = spec.get("warm_start_from")
     if source and not any(paths.checkpoint.glob("*")) and Path(source).is_dir():
         shutil.copytree(source, paths.checkpoint, dirs_exist_ok=True)  # a promotion continues the lower budget

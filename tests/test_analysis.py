@@ -29,7 +29,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, strategy, extra in (("rand", "random", "--crash-above 0.9"), ("sm", "smac", "")):
         loop, notes = prepare(TuneRequest(root=root, study=name, command=quad_command(extra), space=str(space),
                                           objective="loss", minimize=True, strategy=strategy, trials=14, parallel=2,
-                                          seed=2, max_failures=20, task_name="quad"))
+                                          seed=2, max_failures=20, task_name="quad"))  # one task, two commands
         loop.run(notes)
     return root
 

@@ -177,6 +177,27 @@ def test_fnn_regression_fits_a_linear_target(tmp_path: Path, regression_csv: Pat
     assert feats["features"] == 3 and feats["modality"] == "tabular"
 
 
+def test_jobs_report_the_objective_after_every_epoch_and_go_on_from_the_checkpoint(tmp_path: Path,
+                                                                                   regression_csv: Path) -> None:
+    """fit() appends each epoch's validation metrics to progress.jsonl after the epoch's checkpoint; run
+    again with a larger budget (a paused trial's continuation) it reports only the epochs it adds, and
+    the final metrics are the last epoch's."""
+    from jobs import fnn_regression as job
+    from orchestrator.store.progress import read_points
+
+    config = {"learning_rate": 3e-3, "batch_size": 32, "neurons": 32, "layers": 2}
+    c = ctx(tmp_path, 3.0, data=str(regression_csv), keep_checkpoints=True)
+    first = job.run(config, 3.0, c)
+    points, _ = read_points(c.progress_file)
+    assert [p.epoch for p in points] == [1, 2, 3] and all("mse" in p.metrics and p.attempt == 0 for p in points)
+    assert points[-1].metrics["mse"] == pytest.approx(first["mse"])  # the result is the last epoch's
+    more = JobContext(trial_id="0000", trial_dir=c.trial_dir, budget=5.0, seed=0, options=c.options)
+    second = job.run(config, 5.0, more)
+    points, _ = read_points(c.progress_file)
+    assert [p.epoch for p in points] == [1, 2, 3, 4, 5] and second["resumed_from_epoch"] == 3
+    assert points[-1].metrics["mse"] == pytest.approx(second["mse"])
+
+
 def test_missing_dataset_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from jobs.array_data import load_table
     from jobs.text_data import load_text_classification

@@ -311,3 +311,57 @@ def test_hyperband_on_the_cluster(tmp_path: Path) -> None:
     assert len(r) == 13 and all(x["status"] == "SUCCESS" for x in r)
     assert {float(x["budget"]) for x in r} >= {1.0, 3.0}
     assert all(x["job_id"] for x in r)
+
+
+def test_asha_pauses_and_stops_slurm_jobs_and_resumes_one_from_its_checkpoint(tmp_path: Path) -> None:
+    """Trials report each epoch from their SLURM jobs; ASHA pauses those below a rung's top (scancel: the
+    checkpoint stays) and resumes one later as a new job that continues its checkpoint; across all of a
+    configuration's jobs every epoch it reached was trained exactly once. A trial halted for good (the
+    study's cost budget spent) keeps its last reported epoch as its result."""
+    import collections
+
+    from orchestrator.executors.profile import SlurmOptions
+    from orchestrator.session import TuneRequest, prepare
+
+    space, log, root, study = tmp_path / "space.yaml", tmp_path / "epochs.log", tmp_path / "r", uniq("asha")
+    space.write_text("x: {type: float, low: -1.0, high: 1.0}\ny: {type: float, low: -1.0, high: 1.0}\n")
+    command = (f"{sys.executable} {SCRIPTS / 'epochs.py'} --x {{x}} --y {{y}} --epochs {{epochs}} --log {log} "
+               "--sleep 1.0")
+    loop, notes = prepare(TuneRequest(root=root, study=study, command=command, space=str(space), objective="loss",
+                                      minimize=True, strategy="asha", trials=6, seed=0, min_budget=1, max_budget=4,
+                                      eta=2, slurm=SlurmOptions(partition="cpu")))
+    out = loop.run(notes)
+    assert out.progress.done == 6 and out.progress.failed == 0
+    r = rows(root, study)
+    paused = [x for x in r if x["halted"] == "paused"]
+    resumed = [x for x in r if x["continues"]]
+    assert paused and resumed and all(x["job_id"] for x in r)
+    assert loop.executor.stats.scancel_calls >= len(paused)
+    epochs: dict[str, list[int]] = collections.defaultdict(list)
+    for line in log.read_text().splitlines():
+        _, x, e = line.split()
+        epochs[x].append(int(e))
+    for x, trained in epochs.items():
+        assert trained == list(range(1, max(trained) + 1)), (x, trained)  # nothing lost, nothing twice
+    by_id = {x["trial_id"]: x for x in r}
+    for x in resumed:
+        src = by_id[x["continues"]]
+        ckpt = root / "studies" / study / "trials" / src["trial_id"] / "checkpoint" / "state.json"
+        assert json.loads(ckpt.read_text())["epoch"] >= int(float(src["budget"]))  # the paused job's checkpoint
+        first = json.loads((root / "studies" / study / "trials" / x["trial_id"] / "progress.jsonl")
+                           .read_text().splitlines()[0])["epoch"]
+        assert first > int(float(src["budget"]))  # went on after it
+    states = {j["state"].split()[0] for j in settled_jobs(f"orch-{study}", 6)}
+    assert "CANCELLED" in states  # the paused jobs were scancel'd
+
+    # a trial stopped for good: a study whose cost budget runs out while its one trial trains
+    stop_root, stopped = tmp_path / "s", uniq("stop")
+    loop, notes = prepare(TuneRequest(root=stop_root, study=stopped, command=command.replace("--sleep 1.0", "--sleep 1.5"),
+                                      space=str(space), objective="loss", minimize=True, strategy="random", trials=1,
+                                      epochs=30, slurm=SlurmOptions(partition="cpu")))
+    loop.curves.max_cost = 6.0  # seconds of training
+    assert loop.run(notes).progress.done == 1
+    (row,) = rows(stop_root, stopped)
+    assert row["status"] == "SUCCESS" and row["halted"] == "stopped" and 1 <= float(row["budget"]) < 30
+    ckpt = stop_root / "studies" / stopped / "trials" / "0000" / "checkpoint" / "state.json"
+    assert json.loads(ckpt.read_text())["epoch"] >= float(row["budget"])  # the checkpoint stays

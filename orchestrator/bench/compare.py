@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.bench import metrics, plots
+from orchestrator.bench import costs, metrics, plots
 from orchestrator.bench.runner import RunResult, RunSpec, run_all, suite_cached
 from orchestrator.bench.suites import POOLED, pooled_key, suite_names
 from orchestrator.errors import ConfigError
@@ -122,8 +122,10 @@ def plan_runs(suite: str | list[str], strategies: list[str], seeds: int, trials:
     specs = []
     for key in keys:
         chosen = _tasks(suite_cached(key).tasks, tasks, several=len(keys) > 1)
-        specs += [RunSpec(key, t, s, seed, trials) for s in strategies for t in chosen
-                  for seed in range(first_seed, first_seed + seeds)]
+        # task by task, every strategy on each seed: a comparison stopped midway has every strategy on the
+        # same tasks and seeds (and a task's leave-one-out meta-dataset is derived once per worker)
+        specs += [RunSpec(key, t, s, seed, trials) for t in chosen for seed in range(first_seed, first_seed + seeds)
+                  for s in strategies]
     return names, keys, specs
 
 
@@ -140,8 +142,19 @@ def _family(runs: pd.DataFrame, st: Any, strategies: list[str], trials: int, out
     summ.to_csv(out / "summary.csv", index=False)
     head.to_csv(out / "headline.csv", index=False)
     metrics.per_run(runs, trials, reference).to_csv(out / "per_run.csv", index=False)
-    atomic_write_text(out / "summary.md", md)
     files = plots.write_plots(runs, summ, out, st.name)
+    if any(t.curves is not None for t in st.tasks.values()):  # a curves table: regret against training cost
+        cost = costs.cost_table(runs, trials)
+        acc = costs.acceptance(runs, trials)
+        atomic_write_text(out / "cost.csv", cost.to_csv(index=False))
+        atomic_write_text(out / "acceptance.csv", acc.to_csv(index=False))
+        md += "\n" + costs.markdown(acc, cost, f"{st.name}: regret against cumulative training cost")
+        ref = acc.iloc[0] if len(acc) else None
+        files += [out / "cost.csv", out / "acceptance.csv",
+                  plots.regret_vs_cost_units(cost, out / "regret_vs_cost_units.png", title,
+                                             None if ref is None else (float(ref["reference_cost"]),
+                                                                       float(ref["target_regret"])))]
+    atomic_write_text(out / "summary.md", md)
     return summ, head, md, [out / "summary.csv", out / "summary.md", *files]
 
 
@@ -271,7 +284,7 @@ def finished_runs(out: Path, trials: int) -> dict[tuple[str, str, str, int], lis
             old = None  # an unreadable earlier comparison is simply computed again
         if old is not None:
             for (suite, task, strategy, seed), g in old.groupby(["suite", "task", "strategy", "seed"], sort=False):
-                if len(g) == trials:
+                if len(g) == trials or "epochs" in g.columns:  # a curves run ends at a cost, not a trial count
                     done[(str(suite), str(task), str(strategy), int(seed))] = g.sort_values("trial").to_dict("records")
     if (out / PARTIAL).exists():
         for line in (out / PARTIAL).read_text().splitlines():
@@ -279,7 +292,7 @@ def finished_runs(out: Path, trials: int) -> dict[tuple[str, str, str, int], lis
                 r = json.loads(line)
             except ValueError:
                 continue  # the line a killed run was writing
-            if r.get("trials") == trials and len(r.get("rows", [])) == trials:
+            if r.get("trials") == trials and r.get("rows") and (len(r["rows"]) == trials or "epochs" in r["rows"][0]):
                 first = r["rows"][0]
                 done[(str(first["suite"]), str(first["task"]), str(first["strategy"]), int(first["seed"]))] = r["rows"]
     return done

@@ -83,6 +83,37 @@ def regret_vs_cost(runs: pd.DataFrame, path: Path, title: str, points: int = 200
     return path
 
 
+def regret_vs_cost_units(cost: pd.DataFrame, path: Path, title: str,
+                         reference: tuple[float, float] | None = None) -> Path:
+    """cost.csv as a plot: mean regret (95% band) against cumulative training cost in full-budget trials;
+    ``reference``: (cost, regret) of meta-smac after 25 trials, marked with its third of the cost."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for s, g in cost.groupby("strategy", sort=False):
+        g = g.sort_values("cost")
+        ax.plot(g["cost"], g["mean_regret"].clip(lower=1e-5), label=s, lw=1.8)
+        ax.fill_between(g["cost"], np.clip(g["mean_regret"] - g["ci95"], 1e-5, None),
+                        (g["mean_regret"] + g["ci95"]).clip(lower=1e-5), alpha=0.15)
+    if reference is not None:
+        c, r = reference
+        ax.axhline(r, color="grey", ls="--", lw=1)
+        ax.axvline(c / 3, color="grey", ls=":", lw=1)
+        ax.annotate("meta-smac@25 regret", (1, r), textcoords="offset points", xytext=(2, 3), fontsize=8,
+                    color="grey")
+        ax.annotate("1/3 of its cost", (c / 3, ax.get_ylim()[1] if ax.get_ylim()[1] < 1 else 1), fontsize=8,
+                    color="grey", textcoords="offset points", xytext=(3, -12))
+    ax.set_yscale("log")
+    ax.set_xlabel("cumulative training cost (full-budget trials of the task)")
+    ax.set_ylabel("normalised regret (mean, 95% CI)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_plots(runs: pd.DataFrame, summary: pd.DataFrame, out: Path, title: str) -> list[Path]:
     return [regret_vs_trials(summary, out / "regret_vs_trials.png", f"{title}: regret"),
             rank_vs_trials(summary, out / "rank_vs_trials.png", f"{title}: average rank"),

@@ -62,6 +62,8 @@ def run_one(spec: RunSpec) -> RunResult:
 
     suite = suite_cached(spec.suite)
     table = suite.tasks[spec.task]
+    if table.curves is not None:
+        return run_curves(spec)
     space = suite.space_of(spec.task)
     task = Task(job=suite.job_of(spec.task), dataset=spec.task, objective=table.objective_name or suite.objective,
                 minimize=True, features=table.features)
@@ -100,6 +102,85 @@ def run_one(spec: RunSpec) -> RunResult:
     for n in range(len(rows) + 1, spec.trials + 1):  # an exhausted strategy keeps its incumbent
         if last is not None:
             rows.append({**last, "trial": n, "origin": "exhausted"})
+    return RunResult(spec, rows, time.time() - t0)
+
+
+#: a strategy that halts trials early, or gives them lower budgets, runs on a curves table until it has spent
+#: the cost of ``trials`` full-budget trials, with at most this many trials per full-budget trial's cost
+CURVE_TRIALS_PER_UNIT = 40
+
+
+def run_curves(spec: RunSpec) -> RunResult:
+    """One run on a curves table, through the real study loop with a curve-replaying executor: trials
+    report epoch by epoch and a strategy that acts on learning curves stops, pauses and resumes them. A
+    strategy that spends less than a full trial per trial (asha, meta-asha, hyperband, bohb) runs until
+    its cumulative training cost reaches ``trials`` full-budget trials of the task; the others run
+    ``trials`` trials. Rows: the incumbent after each finished trial, in the order they finished, with the
+    cumulative cost in units of one full-budget trial of the task (the mean over its configurations)."""
+    from dataclasses import replace
+
+    from orchestrator.executors.curve_table import CurveTableExecutor
+    from orchestrator.optimizers.base import config_key
+    from orchestrator.plan import Plan
+    from orchestrator.session import open_study
+    from orchestrator.spec import AshaOptions, FidelityOptions, JobSpec, StudySpec
+    from orchestrator.strategies import AUTO, STRATEGIES, plan_strategy
+
+    suite = suite_cached(spec.suite)
+    table = suite.tasks[spec.task]
+    curves = table.curves
+    assert curves is not None
+    space = suite.space_of(spec.task)
+    objective = table.objective_name or suite.objective
+    task = Task(job=suite.job_of(spec.task), dataset=spec.task, objective=objective, minimize=True,
+                features=table.features)
+    entry = STRATEGIES[check_strategy(spec.strategy)] if spec.strategy != AUTO else None
+    learns = entry is None or entry.uses_meta
+    meta = suite.meta(exclude=spec.task) if learns else None
+    options = entry.options if entry is not None else None
+    cheap = isinstance(options, (FidelityOptions, AshaOptions))
+    if isinstance(options, (FidelityOptions, AshaOptions)):  # judged from the table's first telling epoch on
+        options = replace(options, min_budget=curves.min_budget, max_budget=curves.max_budget)
+    t0 = time.time()
+    strategy, _ = plan_strategy(spec.strategy, options if cheap else None, space, task, meta, spec.seed)
+    n_trials = spec.trials * CURVE_TRIALS_PER_UNIT if cheap else spec.trials
+    study = StudySpec(name=f"bench-{spec.task.replace('/', '--')}-{spec.strategy}-{spec.seed}", task=task,
+                      job=JobSpec("table", name=suite.name), strategy=strategy, seed=spec.seed,
+                      n_trials=n_trials, parallel=1, max_retries=0)
+    evaluated: set[int] = set()
+    rows_of: dict[str, int] = {}
+
+    def lookup(trial: Trial, after: float) -> tuple[int, list[tuple[float, float, float]]]:
+        key = config_key(trial.config)
+        if key not in rows_of:  # a new configuration: a row this run has not evaluated; a continuation: its own
+            rows_of[key] = table.lookup(trial.config, space, evaluated)
+            evaluated.add(rows_of[key])
+        i = rows_of[key]
+        return i, curves.segment(i, after, trial.budget)
+
+    unit = curves.unit
+    with tempfile.TemporaryDirectory(prefix="orch-bench-", dir=_scratch()) as root:
+        loop = open_study(Plan(study, space, [], meta), Path(root), executor=CurveTableExecutor(lookup, objective),
+                          sigterm_stops=False, max_cost=spec.trials * unit if cheap else None)
+        if loop.run().interrupted:
+            raise KeyboardInterrupt
+        order = [tid for kind, tid, _ in loop.store.state().events if kind == "finished"]
+        records = [loop.records[t] for t in dict.fromkeys(order)]
+    best, cum, rows = math.inf, 0.0, []
+    for n, rec in enumerate(records, start=1):
+        r = rec.result
+        assert r is not None
+        cum += r.wall_seconds
+        if r.ok and r.objective is not None:
+            best = min(best, r.objective)
+        rows.append({"suite": suite.name, "task": spec.task, "strategy": spec.strategy, "seed": spec.seed,
+                     "trial": n, "regret": table.regret(best) if math.isfinite(best) else 1.0, "cost": cum / unit,
+                     "value": r.objective, "origin": rec.trial.origin, "epochs": r.budget, "halted": r.halted})
+    if not cheap:
+        last = rows[-1] if rows else None
+        for n in range(len(rows) + 1, spec.trials + 1):
+            if last is not None:
+                rows.append({**last, "trial": n, "origin": "exhausted"})
     return RunResult(spec, rows, time.time() - t0)
 
 

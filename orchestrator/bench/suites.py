@@ -5,7 +5,9 @@
 cost = mean train time). ``lcbench``: the LCBench tables beside the repository
 (../shared/benchmarks/lcbench, or $ORCH_LCBENCH: 34 tasks x 2,000 configurations of one MLP space).
 ``fnn-regression`` and ``fnn-regression-wide128``: the committed real-job tables. Any table CSV built
-by ``orch bench build-table`` is a suite too. ``pooled`` (in a list of suites) is all of them in one
+by ``orch bench build-table`` is a suite too. A curves table (an ``epoch`` column: ``lcbench-curves``, or
+``build-table --curves``) gives each configuration its learning curve and its cumulative training time
+per reported epoch, for strategies that stop trials early. ``pooled`` (in a list of suites) is all of them in one
 meta-dataset: each task learns from every other task of every family, as in a user's results root.
 A configuration outside a table is answered by its nearest pool member (in the encoded space); within
 a run, every trial is a row not evaluated before.
@@ -44,6 +46,41 @@ HPOBENCH_FEATURES: dict[str, dict[str, Any]] = {
 
 
 @dataclass
+class CurveTable:
+    """One task's learning curves: ``values[i, j]`` is configuration i's objective (as a cost, minimised)
+    after ``epochs[j]`` epochs and ``seconds[i, j]`` its cumulative training time there (made
+    non-decreasing: a surrogate's time may dip). ``min_budget``: the first epoch worth judging a trial at."""
+
+    epochs: np.ndarray
+    values: np.ndarray
+    seconds: np.ndarray
+    min_budget: float
+
+    @property
+    def unit(self) -> float:
+        """Training seconds of one full-budget trial of the task (the mean over its configurations)."""
+        return float(self.seconds[:, -1].mean())
+
+    @property
+    def max_budget(self) -> float:
+        return float(self.epochs[-1])
+
+    def segment(self, i: int, after: float, budget: float | None) -> list[tuple[float, float, float]]:
+        """(epoch, cost, seconds since ``after``) of configuration i's epochs past ``after`` up to ``budget``
+        (the largest reported epoch at or below it; at least the first one past ``after``)."""
+        t0 = 0.0
+        out = []
+        for j, e in enumerate(self.epochs):
+            if e <= after + 1e-9:
+                t0 = float(self.seconds[i, j])
+                continue
+            if budget is not None and out and e > budget + 1e-9:
+                break
+            out.append((float(e), float(self.values[i, j]), float(self.seconds[i, j]) - t0))
+        return out
+
+
+@dataclass
 class TaskTable:
     """One task's table: configurations (plain dicts), objective (minimised) and cost per row; in a
     pooled suite also its own family's space, job and objective name."""
@@ -57,6 +94,7 @@ class TaskTable:
     job: str = ""
     objective_name: str = ""
     family: str = ""
+    curves: CurveTable | None = None
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _vectors: np.ndarray | None = field(default=None, repr=False)
 
@@ -133,6 +171,9 @@ class Suite:
                 df["job"], df["dataset"] = self.job_of(name), name
                 df["objective"], df["direction"], df["status"] = t.objective_name or self.objective, "minimize", "SUCCESS"
                 df["value"], df["wall_seconds"] = t.objective, t.cost
+                if t.curves is not None:  # the past tasks' learning curves (meta-asha's curve model)
+                    c = t.curves
+                    df["curve"] = [np.column_stack([c.epochs, c.values[i]]) for i in range(len(t.configs))]
                 for k, v in t.features.items():
                     df[f"mf:{k}"] = v
                 frames.append(df)
@@ -144,6 +185,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: suites by name (besides hpobench-nn): table CSVs of the repository and beside it
 NAMED_TABLES = {
     "lcbench": ("ORCH_LCBENCH", REPO.parent / "shared" / "benchmarks" / "lcbench" / "lcbench-table.csv.gz"),
+    "lcbench-curves": ("ORCH_LCBENCH_CURVES", REPO.parent / "shared" / "benchmarks" / "lcbench" / "lcbench-curves.csv.gz"),
     "fnn-regression": (None, REPO / "results" / "benchmarks" / "tables" / "fnn-regression-table.csv"),
     "fnn-regression-wide128": (None, REPO / "results" / "benchmarks" / "tables" / "fnn-regression-wide128-table.csv"),
 }
@@ -183,10 +225,13 @@ def load_suite(name: str) -> Suite:
         path = Path(os.environ.get(env, "") or default) if env else default
         if not path.exists():
             raise ConfigError(f"--suite {name}: {path} not found" + (f" (set ${env})" if env else ""))
-        return table_suite(path, name)
+        return curve_suite(path, name) if is_curve_table(path) else table_suite(path, name)
     path = Path(name[len("table:"):] if name.startswith("table:") else name)
+    if not path.exists() and path.parent == Path("."):  # a bare file name: one of the named tables' folders
+        path = next((d / path.name for d in {p.parent for _, p in NAMED_TABLES.values()} if (d / path.name).exists()),
+                    path)
     if path.exists():
-        return table_suite(path)
+        return curve_suite(path) if is_curve_table(path) else table_suite(path)
     raise ConfigError(f"--suite: unknown suite '{name}' (hpobench-nn, {', '.join(NAMED_TABLES)}, panel, or a table "
                       "CSV from `orch bench build-table`)")
 
@@ -268,3 +313,67 @@ def table_suite(path: Path, name: str | None = None) -> Suite:
 
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def is_curve_table(path: Path) -> bool:
+    """A table with an ``epoch`` column: one row per configuration and reported epoch."""
+    import pandas as pd
+
+    return "epoch" in pd.read_csv(path, nrows=0).columns
+
+
+def curve_suite(path: Path, name: str | None = None) -> Suite:
+    """A curves table (task, trial_id, epoch, the objective's column, time; with hp:* columns, or joined on
+    (task, trial_id) to the configurations of the table beside it: its JSON's ``table``, else the file
+    named with ``-table`` for ``-curves``). Each task keeps the configurations with a complete curve;
+    its objective is the value at the last epoch and its cost the training time there."""
+    import pandas as pd
+
+    from orchestrator.space import coerce_config, space_from_json
+
+    prov_path = path.with_suffix(".json")
+    if not prov_path.exists():
+        raise ConfigError(f"--suite: {prov_path} (the curves table's provenance) is missing")
+    prov = json.loads(prov_path.read_text())
+    df = pd.read_csv(path, dtype={"trial_id": str, "task": str})
+    fixed = ("task", "trial_id", "epoch", "time")
+    value_col = str(prov.get("value") or next(c for c in df.columns if c not in fixed and not c.startswith(("hp:", "m:"))))
+    hp_cols = [c for c in df.columns if c.startswith("hp:")]
+    if hp_cols:
+        base, configs_df = prov, df.drop_duplicates(["task", "trial_id"])
+    else:
+        sibling = path.parent / str(prov.get("table") or path.name.replace("-curves", "-table"))
+        if not sibling.exists() or sibling == path:
+            raise ConfigError(f"--suite: {path} has no hp:* columns and its configurations' table {sibling} is missing")
+        base = json.loads(sibling.with_suffix(".json").read_text())
+        configs_df = pd.read_csv(sibling, dtype={"trial_id": str, "task": str})
+        hp_cols = [c for c in configs_df.columns if c.startswith("hp:")]
+    space = space_from_json(json.dumps(base["space"]), source=str(prov_path))
+    sign = -1.0 if base.get("direction", prov.get("direction", "minimize")) == "maximize" else 1.0
+    # YAHPO's lcbench epoch 1 is the untrained network (its caveat): the median per-task rank correlation of
+    # a configuration's value with its last epoch's is .02 at epoch 1, .65 at 2, .76 at 4 (12.7% of a full
+    # trial's time) and .84 at 8; curves are judged from its 3rd reported epoch (4) on
+    epochs_all = np.sort(df["epoch"].unique().astype(float))
+    first = epochs_all[2] if "yahpo" in prov and len(epochs_all) > 2 else epochs_all[0]
+    min_budget = float(prov.get("min_budget", first))
+    values = df.pivot_table(index=["task", "trial_id"], columns="epoch", values=value_col, aggfunc="last")
+    times = df.pivot_table(index=["task", "trial_id"], columns="epoch", values="time", aggfunc="last")
+    complete = values.notna().all(axis=1) & times.notna().all(axis=1)
+    epochs = values.columns.to_numpy(dtype=float)
+    tasks = {}
+    for task, rows in configs_df.groupby("task", sort=True):
+        task = str(task)
+        rows = rows[[(task, t) in complete.index and bool(complete.get((task, t), False)) for t in rows["trial_id"]]]
+        keys = list(zip([task] * len(rows), rows["trial_id"]))
+        if not keys:
+            continue
+        configs = [coerce_config(space, {c[3:]: v for c, v in zip(hp_cols, r) if not _missing(v)})
+                   for r in rows[hp_cols].itertuples(index=False)]
+        v = sign * values.loc[keys].to_numpy(dtype=float)
+        s = np.maximum.accumulate(times.loc[keys].to_numpy(dtype=float), axis=1)
+        curves = CurveTable(epochs, v, s, min_budget)
+        tasks[task] = TaskTable(task, configs, v[:, -1].copy(), s[:, -1].copy(),
+                                dict(base.get("features", {}).get(task, {})), curves=curves)
+    objective = value_col
+    return Suite(name or prov.get("name", path.stem), space, tasks, objective=objective, provenance=prov,
+                 job=str(prov.get("job", base.get("job", ""))))

@@ -1,7 +1,10 @@
 """`orch bench build-table`: a real-job lookup table, built by running the same pool of
 configurations (scrambled Sobol points + the preset grid) of a built-in job on several datasets
 through orch's own executors. Each dataset is a normal study (so its trials also join the
-meta-dataset); the table CSV gathers them and a JSON beside it records the provenance."""
+meta-dataset); the table CSV gathers them and a JSON beside it records the provenance. With ``curves``,
+a curves table beside it (``<name>-curves.csv``) keeps every trial's learning curve as its job reported
+it epoch by epoch, with the cumulative seconds since the trial's worker started (its real cost, start-up
+and evaluation included): `orch bench run --suite <name>-curves.csv` on it."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
                 seed: int = 0, parallel: int = 2, executor: str = "local", slurm: SlurmOptions | None = None,
                 job_options: dict[str, Any] | None = None, epochs: int | None = None,
                 reporter_for: Callable[[str], Any] | None = None, space_file: str | None = None,
-                retry_crashed: bool = False) -> Path:
+                retry_crashed: bool = False, curves: bool = False) -> Path:
     from jobs.registry import get_job, presets
     from orchestrator.optimizers.pool import pool_configs
     from orchestrator.plan import dataset_label
@@ -50,7 +53,8 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
     for data in datasets:
         label = dataset_label(data, data)
         name = f"table-{job}-{label}-{tag}"  # the same table twice reuses (or finishes) the same studies
-        opts = {**(job_options or {}), "data": data}
+        # a job without datasets (branin) takes the names as labels of its tasks only
+        opts = {**(job_options or {}), **({"data": data} if "data" in info.options else {})}
         # a configuration may crash (diverge) in a table, but its first trials all crashing is the job
         # or the environment (a dataset not found): stop rather than fill the table with crashes
         resume = TuneRequest(root=root, resume=name, parallel=parallel, max_failures=min(TABLE_MAX_FAILURES, len(configs)),
@@ -100,7 +104,56 @@ def build_table(job: str, datasets: list[str], out: Path, root: Path, pool: int 
         "job_options": job_options or {}, "epochs": epochs, "space_file": space_file, "executor": executor,
         "orch_version": __version__, "host": platform.node(), "built": time.strftime("%Y-%m-%d %H:%M:%S"),
     }, indent=2, default=str))
+    if curves:
+        write_curves(out, root, studies, info.objective)
     return out
+
+
+def curves_path(out: Path) -> Path:
+    """X-table.csv -> X-curves.csv (the name a curves suite finds its table by), else X-curves.csv."""
+    name = out.name.replace("-table.csv", "-curves.csv") if out.name.endswith("-table.csv") else \
+        out.name.replace(".csv", "-curves.csv")
+    return out.with_name(name)
+
+
+def write_curves(out: Path, root: Path, studies: dict[str, str], objective: str) -> Path:
+    """The curves table of a built table: (task, trial_id, epoch, objective, time) per reported epoch of
+    every successful trial, ``time`` the seconds from its worker's start to the report; its JSON names the
+    table beside it whose hp:* columns give the configurations."""
+    from orchestrator.store.atomic import read_json
+    from orchestrator.store.progress import read_points
+
+    rows = []
+    for label, name in studies.items():
+        store = StudyStore.open(root, name)
+        for rec in store.state().records.values():
+            if rec.result is None or not rec.result.ok:
+                continue
+            tp = store.trial_paths(rec.trial.trial_id)
+            try:
+                t0 = float(read_json(tp.started, "started.json")["t"])
+            except (OSError, KeyError, TypeError, ValueError):
+                continue
+            last: dict[float, tuple[float, float]] = {}
+            for p in read_points(tp.progress)[0]:
+                if objective in p.metrics and p.t is not None:
+                    last[p.epoch] = (p.metrics[objective], p.t - t0)
+            for epoch, (value, seconds) in sorted(last.items()):
+                rows.append({"task": label, "trial_id": rec.trial.trial_id, "epoch": epoch, objective: value,
+                             "time": round(seconds, 3)})
+    path = curves_path(out)
+    fields = ["task", "trial_id", "epoch", objective, "time"]
+    with open(path.with_suffix(".csv.tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    path.with_suffix(".csv.tmp").replace(path)
+    table = json.loads(out.with_suffix(".json").read_text())
+    atomic_write_text(path.with_suffix(".json"), json.dumps({
+        "name": f"{table['name'].removesuffix('-table')}-curves", "job": table["job"], "value": objective,
+        "table": out.name, "note": f"learning curves of the {out.name} trials: join on (task, trial_id)",
+        "columns": fields, "built": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+    return path
 
 
 def reuse_smaller_pool(root: Path, name: str, prefix: str, tag: str, configs: list[dict[str, Any]]) -> int:

@@ -25,7 +25,8 @@ class Handle:
 
 #: What a scheduler's (or the OS's) word for a job's state means for its trial: the one mapping. SLURM's
 #: states plus orch's own: EXITED (a local worker process ended), LOST (not found after a restart) and
-#: LAUNCH_FAILED (FAILED before orch's worker started). An ended job that left no result file is judged
+#: LAUNCH_FAILED (FAILED before orch's worker started) and HALTED (ended by ``Executor.halt``: the study
+#: loop makes its result from its learning curve). An ended job that left no result file is judged
 #: by it; COMPLETED then means the job lost its result.
 STATE_STATUS: dict[str, TrialStatus] = {
     "PENDING": TrialStatus.PENDING, "REQUEUED": TrialStatus.PENDING, "REQUEUE_HOLD": TrialStatus.PENDING,
@@ -37,6 +38,7 @@ STATE_STATUS: dict[str, TrialStatus] = {
     "DEADLINE": TrialStatus.TIMEOUT, "TIMEOUT": TrialStatus.TIMEOUT, "PREEMPTED": TrialStatus.PREEMPTED,
     "NODE_FAIL": TrialStatus.PREEMPTED, "CANCELLED": TrialStatus.CANCELLED,
     "EXITED": TrialStatus.CRASHED, "LOST": TrialStatus.CRASHED, "LAUNCH_FAILED": TrialStatus.CRASHED,
+    "HALTED": TrialStatus.CANCELLED,
 }
 #: Failures of the machine, not of the trial's code: worth another attempt (up to --max-retries).
 RETRYABLE_STATES = frozenset({"TIMEOUT", "PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "REQUEUED", "LOST",
@@ -95,6 +97,12 @@ class Executor(ABC):
     @abstractmethod
     def reattach(self, trial: Trial, paths: TrialPaths, data: dict[str, Any]) -> Handle | None:
         """Follow a job submitted by an earlier controller; None if it is gone."""
+
+    def halt(self, trial_id: str) -> None:
+        """End one running attempt early (its strategy stopped or paused it): SIGTERM to a local process
+        group, scancel on SLURM. The job's checkpoint stays; poll() then reports the attempt as HALTED
+        (or COMPLETED, when its result landed first)."""
+        raise NotImplementedError(f"the {self.name} executor cannot halt a running trial")
 
     @abstractmethod
     def stop(self, cancel: bool) -> None:

@@ -6,7 +6,8 @@ them again by pid and start time instead of starting the trial twice. On a machi
 trial sees one of them (``CUDA_VISIBLE_DEVICES``), the least busy, so ``--parallel N`` spreads
 trials over the GPUs and each trial's GPU-hours are counted. With a time limit, a trial that runs
 past it is stopped (SIGTERM to its process group, SIGKILL after a grace) and ends TIMEOUT, which
-the study loop retries like SLURM's TIMEOUT.
+the study loop retries like SLURM's TIMEOUT. ``halt`` ends one trial the same way (its strategy
+stopped or paused it on its learning curve); its checkpoint stays.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class _Running:
     gpu: str | None = None
     started: float | None = None  # wall clock at submission (time.time())
     stopped_at: float | None = None  # when the time limit's SIGTERM went out
+    halted_at: float | None = None  # when halt()'s SIGTERM went out
 
 
 def visible_gpus(environ: dict[str, str] | None = None, dev: str = "/dev") -> list[str]:
@@ -165,11 +167,23 @@ class LocalExecutor(Executor):
             ended.append(self._outcome(run, code))
         return ended
 
+    def halt(self, trial_id: str) -> None:
+        run = self._running.get(trial_id)
+        if run is None or run.halted_at is not None:
+            return
+        run.halted_at = self.clock()
+        self._signal(run, signal.SIGTERM)
+
     def _enforce_limit(self, run: _Running) -> None:
-        """A trial past the time limit gets SIGTERM (its process group), and SIGKILL after the grace."""
+        """A trial past the time limit gets SIGTERM (its process group), and SIGKILL after the grace; so
+        does a halted one."""
+        now = self.clock()
+        if run.halted_at is not None:
+            if now - run.halted_at > self.grace:
+                self._signal(run, signal.SIGKILL)
+            return
         if self.time_limit is None or run.started is None:
             return
-        now = self.clock()
         if run.stopped_at is None and now - run.started > self.time_limit:
             run.stopped_at = now
             self._signal(run, signal.SIGTERM)
@@ -186,6 +200,9 @@ class LocalExecutor(Executor):
     def _outcome(self, run: _Running, code: int | None) -> Outcome:
         h = run.handle
         log = tail(run.paths.stderr)
+        if run.halted_at is not None:
+            return Outcome(h.trial_id, h.attempt, "HALTED", code, "halted by its strategy", job_id=str(run.pid),
+                           node=socket.gethostname())
         if run.stopped_at is not None:
             assert self.time_limit is not None
             detail = f"ran past its time limit of {format_seconds(self.time_limit)} and was stopped"

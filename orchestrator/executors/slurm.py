@@ -57,6 +57,7 @@ class _Run:
     array_id: str
     state: str = "PENDING"
     ended_at: float | None = None  # when sacct first said it ended without a result
+    halted: bool = False  # scancel'd by halt(): its strategy stopped or paused it
     node: str = ""
     exit_code: str = ""
 
@@ -192,6 +193,17 @@ class SlurmExecutor(Executor):
         self._next_sacct = 0.0
         return handle
 
+    def halt(self, trial_id: str) -> None:
+        """scancel one trial's job (SIGTERM to its steps: the worker exits, the checkpoint stays)."""
+        run = self._runs.get(trial_id)
+        if run is None or run.halted:
+            return
+        run.halted = True
+        self.stats.scancel_calls += 1
+        self._cmd(["scancel", run.job_id], "scancel")
+        self._next_sacct = 0.0  # its end decides what happens next: look soon
+        self._sacct_interval = self._sacct_min
+
     # --- status ---------------------------------------------------------------------------------
 
     def poll(self) -> list[Outcome]:
@@ -284,6 +296,9 @@ class SlurmExecutor(Executor):
     def _outcome(self, run: _Run, state: str) -> Outcome:
         h = run.handle
         detail = ""
+        if run.halted and not run.paths.result.exists():
+            return Outcome(h.trial_id, h.attempt, "HALTED", None, f"SLURM job {run.job_id} halted by its strategy",
+                           job_id=run.job_id, node=run.node)
         if state == "FAILED" and not run.paths.result.exists() and not _worker_started(run):
             # the job failed before orch's worker ran any of the trial: srun could not launch the step
             # (slurmd died on a failing node, a broken node): not the trial's fault, so it is retried

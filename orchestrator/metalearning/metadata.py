@@ -82,9 +82,13 @@ class MetaData:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """Successful trials with a finite objective."""
+        """Successful trials with a finite objective, at their whole budget: a trial its strategy halted on
+        its learning curve (``halted``) has a partial value, not its configuration's quality."""
         d = self.df
-        return d[(d["status"] == "SUCCESS") & np.isfinite(d["cost"].astype(float))]
+        keep = (d["status"] == "SUCCESS") & np.isfinite(d["cost"].astype(float))
+        if "halted" in d.columns:
+            keep &= d["halted"].isna() | (d["halted"].astype(str) == "")
+        return d[keep]
 
     def hyperparameters(self, task: str | None = None) -> list[str]:
         d = self.df if task is None else self.df[self.df["task"] == task]
@@ -169,7 +173,7 @@ def _stamp(p: Path) -> tuple[int, int]:
 
 
 _STRING_COLUMNS = ("study", "task", "job", "dataset", "objective", "direction", "strategy", "trial_id", "status",
-                   "origin", "config")
+                   "origin", "config", "halted", "continues", "curve")
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame | None, str | None]:
@@ -194,7 +198,7 @@ def _read_file(path: Path) -> tuple[pd.DataFrame | None, str | None]:
 
 
 def _lean(columns: Iterable[str]) -> list[str]:
-    keep = {*REQUIRED, "budget", "wall_seconds", "_file"}
+    keep = {*REQUIRED, "budget", "wall_seconds", "halted", "curve", "_file"}
     return [c for c in columns if c in keep or c.startswith(("hp:", "mf:"))]
 
 

@@ -130,3 +130,23 @@ def space_key(space: ConfigurationSpace) -> str:
     from orchestrator.space import space_to_json
 
     return space_to_json(space)
+
+
+def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
+              n_trials: int = 100, min_budget: float = 1.0, max_budget: float = 27.0, eta: float = 3,
+              mode: str = "stopping", n_warm: int = 3, warm: list[dict[str, Any]] | None = None) -> Optimizer:
+    """meta-asha: ASHA on running trials whose rungs rank by the learning-curve model of the compatible
+    past tasks' curves (their predicted final cost), with meta-smac proposing the new configurations; its
+    warm start (the portfolio of the past tasks' best) runs whole. Without past curves the rungs rank by
+    the reported values (ASHA on meta-smac's proposals)."""
+    from orchestrator.metalearning.curves import curve_model
+    from orchestrator.optimizers.asha import Asha
+
+    searcher = transfer_smac(space, meta, task, seed=seed, n_trials=n_trials, budget=max_budget, n_warm=n_warm,
+                             warm=warm)
+    model = None
+    if meta is not None:
+        job = task.job if task is not None else None
+        model = meta.derived(("curve-model", job, space_key(space)), lambda: curve_model(compatible(meta, space, task)))
+    return Asha(searcher, min_budget, max_budget, eta, mode=mode, judge=model.judge if model is not None else None,
+                name="meta-asha", protect=getattr(searcher, "n_warm", 0))

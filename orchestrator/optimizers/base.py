@@ -20,6 +20,11 @@ class Suggestion:
     seed: int | None = None
 
 
+#: a strategy's word on a running trial's intermediate result (``Optimizer.report``)
+CONTINUE, STOP, PAUSE = "continue", "stop", "pause"
+DECISIONS = (CONTINUE, STOP, PAUSE)
+
+
 class Exhausted(Exception):
     """The strategy has nothing left to propose (a finished grid, a space with no unseen point)."""
 
@@ -32,6 +37,10 @@ class Optimizer(ABC):
     """
 
     name: str = "?"
+    #: acts on intermediate results: the loop gives it every epoch a running trial reports (``report``)
+    #: and halts the trials it stops or pauses; on resume it replays asks (``pending``), reports and
+    #: tells in the order the journal recorded them
+    uses_curves: bool = False
 
     @abstractmethod
     def ask(self) -> Suggestion:
@@ -43,6 +52,12 @@ class Optimizer(ABC):
 
     def pending(self, suggestion: Suggestion) -> None:
         """A suggestion asked by an earlier controller and still running (replayed on resume)."""
+
+    def report(self, suggestion: Suggestion, epoch: float, cost: float) -> str:
+        """A running trial's intermediate result: its ``cost`` after ``epoch`` epochs. Returns CONTINUE,
+        STOP (halt it for good) or PAUSE (halt it, its checkpoint kept, to be continued by a later
+        suggestion of the same configuration)."""
+        return CONTINUE
 
     def n_ready(self) -> int:
         """How many suggestions can be made now that do not depend on results still to come.

@@ -42,6 +42,11 @@ class TrialPaths:
         return self.dir / "metrics.json"
 
     @property
+    def progress(self) -> Path:
+        """The trial's intermediate results, one JSON line per epoch ($ORCH_PROGRESS_FILE)."""
+        return self.dir / "progress.jsonl"
+
+    @property
     def checkpoint(self) -> Path:
         return self.dir / "checkpoint"
 

@@ -3,6 +3,8 @@
 Write order for a trial: journal ``asked`` -> ``config.json`` -> submission -> journal
 ``submitted`` -> the job writes ``result.json`` -> journal ``finished`` -> trials.csv and
 metadataset/<study>.csv rebuilt. Any prefix of that sequence is a state resume can continue from.
+A strategy that acts on learning curves adds ``progress`` (an epoch's value it was given, with its
+decision) and ``halt`` (a running trial stopped or paused) between ``submitted`` and ``finished``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class TrialRecord:
     handle: dict[str, Any] | None = None
     result: TrialResult | None = None
     retries: list[str] = field(default_factory=list)
+    #: (attempt, epoch, value) of every intermediate result its strategy was given, in order
+    points: list[tuple[int, float, float]] = field(default_factory=list)
+    halt: str = ""  # "stop" or "pause": halted, its result not recorded yet
 
     @property
     def finished(self) -> bool:
@@ -44,6 +49,9 @@ class TrialRecord:
 @dataclass
 class StudyState:
     records: dict[str, TrialRecord] = field(default_factory=dict)
+    #: ("asked", trial id, None), ("progress", trial id, (epoch, value)) and ("finished", trial id, None)
+    #: in journal order: how a strategy that acts on learning curves is replayed
+    events: list[tuple[str, str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> list[TrialRecord]:
@@ -184,6 +192,13 @@ class StudyStore:
             os.replace(tp.result, tp.dir / f"result.attempt{trial.attempt}.json")
         self.journal.append("retry", trial_id=trial.trial_id, attempt=trial.attempt + 1, reason=reason)
 
+    def record_progress(self, trial: Trial, epoch: float, value: float, decision: str) -> None:
+        self.journal.append("progress", trial_id=trial.trial_id, attempt=trial.attempt, epoch=epoch, value=value,
+                            decision=decision)
+
+    def record_halt(self, trial: Trial, decision: str, reason: str) -> None:
+        self.journal.append("halt", trial_id=trial.trial_id, attempt=trial.attempt, decision=decision, reason=reason)
+
     def record_finished(self, trial: Trial, result: TrialResult) -> None:
         self.journal.append("finished", trial_id=trial.trial_id, attempt=trial.attempt, result=result.to_dict())
 
@@ -220,8 +235,9 @@ class StudyStore:
                 if kind == "asked":
                     t = Trial.from_dict(ev["trial"])
                     st.records.setdefault(t.trial_id, TrialRecord(trial=t))
+                    st.events.append(("asked", t.trial_id, None))
                     continue
-                if kind not in ("submitted", "retry", "finished"):
+                if kind not in ("submitted", "retry", "finished", "progress", "halt"):
                     continue
                 rec = st.records.get(str(ev["trial_id"]))
                 if rec is None:
@@ -230,11 +246,19 @@ class StudyStore:
                     rec.handle = dict(ev["handle"])
                     rec.trial = replace(rec.trial, attempt=int(ev.get("attempt", rec.trial.attempt)))
                 elif kind == "retry":
-                    rec.handle, rec.result = None, None  # also a crashed trial run again (--retry-crashed)
+                    rec.handle, rec.result, rec.halt = None, None, ""  # also a crashed trial run again
                     rec.retries.append(str(ev.get("reason", "")))
                     rec.trial = replace(rec.trial, attempt=int(ev["attempt"]))
+                elif kind == "progress":
+                    point = (float(ev["epoch"]), float(ev["value"]))
+                    rec.points.append((int(ev.get("attempt", 0)), *point))
+                    st.events.append(("progress", rec.trial.trial_id, point))
+                elif kind == "halt":
+                    rec.halt = str(ev["decision"])
                 else:
                     rec.result = TrialResult.from_dict(ev["result"])
+                    rec.halt = ""
+                    st.events.append(("finished", rec.trial.trial_id, None))
             except (KeyError, ValueError, TypeError) as e:
                 raise StoreCorrupt(f"{self.paths.journal}: corrupt journal event {kind!r}: {_describe(e)}") from None
         return st
