@@ -27,7 +27,7 @@ demo: $(STAMP)
 
 ## The whole test suite (SLURM tests run when `slurm/cluster-up.sh` has started the dev cluster).
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONHASHSEED=0 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONHASHSEED=0 $(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONHASHSEED=0 $(BIN)/python -m pytest -q -m "not slow and not slurm"
