@@ -204,9 +204,12 @@ class ModelPrior(SourcePrior):
     def candidates(self, rng: np.random.Generator) -> tuple[np.ndarray, Callable[[int], dict[str, Any]]]:
         from orchestrator.space import config_to_dict
 
-        fresh = [config_to_dict(c) for c in self._sampler.sample_configuration(self.samples)]
-        configs = self.pool + fresh
-        return self.values(np.vstack([self._pool_x, smac_vectors(self.space, fresh)])), configs.__getitem__
+        # the sampled configurations' own vectors (no dict round trip: it was most of an ask's time); the
+        # one chosen becomes a dict
+        fresh = self._sampler.sample_configuration(self.samples)
+        x = np.vstack([self._pool_x, np.stack([c.get_array() for c in fresh])]) if fresh else self._pool_x
+        n = len(self.pool)
+        return self.values(x), lambda j: self.pool[j] if j < n else config_to_dict(fresh[j - n])
 
 
 def build_prior(space: ConfigurationSpace, meta: MetaData, seed: int = 0,
