@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -325,3 +326,19 @@ def test_a_panel_reports_each_family_the_pooled_rank_and_the_verdicts(tmp_path: 
     auto = c.runs[(c.runs["strategy"] == "auto") & c.runs["suite"].isin(["fnn-regression", "pooled"])
                   & c.runs["task"].isin(["wine-red", "fnn-regression/wine-red"])]
     assert auto.groupby("suite")["value"].apply(tuple).nunique() == 2
+
+
+def test_a_rerun_reuses_runs_of_tasks_named_by_numbers(tmp_path: Path) -> None:
+    """LCBench's tasks are OpenML ids: a rerun read them back from runs.csv as numbers beside the new
+    runs' text names and failed to sort them."""
+    src = Path(__file__).resolve().parents[1] / "results/benchmarks/tables/fnn-regression-table.csv"
+    table = pd.read_csv(src)
+    ids = {name: str(126025 + i) for i, name in enumerate(sorted(table["task"].unique()))}
+    path = tmp_path / "numbered.csv"
+    table.assign(task=table["task"].map(ids)).to_csv(path, index=False)
+    shutil.copy(src.with_suffix(".json"), path.with_suffix(".json"))
+    kw = dict(suite=str(path), seeds=1, trials=3, tasks=sorted(ids.values())[:2], workers=1)
+    compare(strategies=["random"], out=tmp_path / "out", **kw)  # type: ignore[arg-type]
+    grown = compare(strategies=["random", "grid"], out=tmp_path / "out", **kw)  # type: ignore[arg-type]
+    assert json.loads((tmp_path / "out" / "bench.json").read_text())["reused_runs"] == 2
+    assert set(grown.runs["task"]) == set(sorted(ids.values())[:2])

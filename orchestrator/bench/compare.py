@@ -279,7 +279,9 @@ def finished_runs(out: Path, trials: int) -> dict[tuple[str, str, str, int], lis
     if (out / "runs.csv").exists() and info.exists():
         try:
             meta = json.loads(info.read_text())
-            old = pd.read_csv(out / "runs.csv") if meta.get("trials") == trials else None
+            # task names as text: LCBench's are numbers, and a reused run must match a new one's key
+            old = (pd.read_csv(out / "runs.csv", dtype={"suite": str, "task": str, "strategy": str})
+                   if meta.get("trials") == trials else None)
         except (ValueError, OSError):
             old = None  # an unreadable earlier comparison is simply computed again
         if old is not None:
