@@ -21,16 +21,27 @@ def _plt():  # type: ignore[no-untyped-def]
 def regret_vs_trials(summary: pd.DataFrame, path: Path, title: str) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for s, g in summary.groupby("strategy", sort=False):
-        g = g.sort_values("trials")
-        lo = np.clip(g["mean_regret"] - g["ci95"], 1e-5, None)
-        ax.plot(g["trials"], g["mean_regret"].clip(lower=1e-5), label=s, lw=1.8)
-        ax.fill_between(g["trials"], lo, g["mean_regret"] + g["ci95"], alpha=0.18)
+    _regret_bands(ax, summary, "trials", alpha=0.18)
     ax.set_yscale("log")
-    ax.set_xlabel("trials")
-    ax.set_ylabel("normalised regret (mean, 95% CI)")
+    return _save(plt, fig, ax, path, title, "trials", "normalised regret (mean, 95% CI)")
+
+
+def _regret_bands(ax, frame: pd.DataFrame, x: str, alpha: float) -> None:  # type: ignore[no-untyped-def]
+    """Each strategy's mean regret against ``x`` with its 95% band (floored at 1e-5, for a log axis)."""
+    for s, g in frame.groupby("strategy", sort=False):
+        g = g.sort_values(x)
+        ax.plot(g[x], g["mean_regret"].clip(lower=1e-5), label=s, lw=1.8)
+        ax.fill_between(g[x], np.clip(g["mean_regret"] - g["ci95"], 1e-5, None),
+                        (g["mean_regret"] + g["ci95"]).clip(lower=1e-5), alpha=alpha)
+
+
+def _save(plt, fig, ax, path: Path, title: str, xlabel: str, ylabel: str,  # type: ignore[no-untyped-def]
+          which: str = "both") -> Path:
+    """Labels, title, grid and legend of a one-axis plot, written to ``path``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which=which, alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -44,15 +55,7 @@ def rank_vs_trials(summary: pd.DataFrame, path: Path, title: str) -> Path:
     for s, g in summary.groupby("strategy", sort=False):
         g = g.sort_values("trials")
         ax.plot(g["trials"], g["mean_rank"], label=s, lw=1.8)
-    ax.set_xlabel("trials")
-    ax.set_ylabel("average rank (lower is better)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title, "trials", "average rank (lower is better)", which="major")
 
 
 def regret_vs_cost(runs: pd.DataFrame, path: Path, title: str, points: int = 200) -> Path:
@@ -72,15 +75,7 @@ def regret_vs_cost(runs: pd.DataFrame, path: Path, title: str, points: int = 200
         ax.plot(grid, np.clip(np.mean(curves, axis=0), 1e-5, None), label=s, lw=1.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("cumulative train time of the trials (s)")
-    ax.set_ylabel("normalised regret (mean)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title, "cumulative train time of the trials (s)", "normalised regret (mean)")
 
 
 def regret_vs_cost_units(cost: pd.DataFrame, path: Path, title: str,
@@ -89,29 +84,18 @@ def regret_vs_cost_units(cost: pd.DataFrame, path: Path, title: str,
     ``reference``: (cost, regret) of meta-smac after 25 trials, marked with its third of the cost."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for s, g in cost.groupby("strategy", sort=False):
-        g = g.sort_values("cost")
-        ax.plot(g["cost"], g["mean_regret"].clip(lower=1e-5), label=s, lw=1.8)
-        ax.fill_between(g["cost"], np.clip(g["mean_regret"] - g["ci95"], 1e-5, None),
-                        (g["mean_regret"] + g["ci95"]).clip(lower=1e-5), alpha=0.15)
+    _regret_bands(ax, cost, "cost", alpha=0.15)
     if reference is not None:
         c, r = reference
         ax.axhline(r, color="grey", ls="--", lw=1)
         ax.axvline(c / 3, color="grey", ls=":", lw=1)
         ax.annotate("meta-smac@25 regret", (1, r), textcoords="offset points", xytext=(2, 3), fontsize=8,
                     color="grey")
-        ax.annotate("1/3 of its cost", (c / 3, ax.get_ylim()[1] if ax.get_ylim()[1] < 1 else 1), fontsize=8,
+        ax.annotate("1/3 of its cost", (c / 3, min(1, ax.get_ylim()[1])), fontsize=8,
                     color="grey", textcoords="offset points", xytext=(3, -12))
     ax.set_yscale("log")
-    ax.set_xlabel("cumulative training cost (full-budget trials of the task)")
-    ax.set_ylabel("normalised regret (mean, 95% CI)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, title, "cumulative training cost (full-budget trials of the task)",
+                 "normalised regret (mean, 95% CI)")
 
 
 def write_plots(runs: pd.DataFrame, summary: pd.DataFrame, out: Path, title: str) -> list[Path]:

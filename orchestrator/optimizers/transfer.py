@@ -87,40 +87,34 @@ class TransferSmac(Optimizer):
     def ask(self) -> Suggestion:
         k = self._n_asked - self.n_warm
         self._n_asked += 1
+        s = self._choose(k)
+        if self._seed is None:  # the inner optimiser's seed, from its first proposal on
+            self._seed = s.seed
+        self._asked.add(config_key(s.config))
+        return s
+
+    def _choose(self, k: int) -> Suggestion:
+        """The next proposal; ``k``: asks since the warm start (negative during it)."""
         if self.letgo is not None:
             # the prior's turns (by its share) go to the past tasks' untried bests while any trusted task has
             # one, the one the weighted past tasks like best first, then to its favourite configuration
             if k >= 0 and self._prior_turn():
                 config = self._trusted_incumbent()
                 if config is not None:
-                    self._asked.add(config_key(config))
                     return Suggestion(config, self.budget, "meta: incumbent", self._seed)
                 s = self._prior_greedy()
                 if s is not None:
-                    self._asked.add(config_key(s.config))
                     return s
-            s = self.smac.ask()
-            if self._seed is None:
-                self._seed = s.seed
-            self._asked.add(config_key(s.config))
-            return s
+            return self.smac.ask()
         if k >= 0 and self.incumbents:
             config = self._incumbent()
             if config is not None:
-                self._asked.add(config_key(config))
                 return Suggestion(config, self.budget, "meta: incumbent", self._seed)
-        greedy = bool(self.greedy_every) and k >= 0 and (self._n_asked <= self.greedy_until
-                                                         or k % self.greedy_every == 0)
-        if greedy:
+        if self.greedy_every and k >= 0 and (self._n_asked <= self.greedy_until or k % self.greedy_every == 0):
             s = self._prior_greedy()
             if s is not None:
-                self._asked.add(config_key(s.config))
                 return s
-        s = self.smac.ask()
-        if self._seed is None:
-            self._seed = s.seed
-        self._asked.add(config_key(s.config))
-        return s
+        return self.smac.ask()
 
     def _prior_at_obs(self) -> np.ndarray:
         assert self.prior is not None
@@ -169,9 +163,8 @@ class TransferSmac(Optimizer):
         if sum(1 for key in set(keys) if key is not None and key in self._asked) >= self.n_incumbents:
             return None
         self._reweigh()
-        trusted = self.weights.taus > 0 if self.letgo is not None and len(self._obs_y) >= 3 else None
         for i in np.argsort(-self.weights.w, kind="stable"):
-            if keys[i] is not None and keys[i] not in self._asked and (trusted is None or trusted[i]):
+            if keys[i] is not None and keys[i] not in self._asked:
                 return self.incumbents[i]
         return None
 
