@@ -21,7 +21,7 @@ from orchestrator.errors import StoreCorrupt
 from orchestrator.executors.base import Executor, Outcome
 from orchestrator.optimizers.base import CONTINUE, PAUSE, STOP, Optimizer, Suggestion
 from orchestrator.store.atomic import read_json
-from orchestrator.store.progress import ProgressPoint, read_points
+from orchestrator.store.progress import ProgressPoint, optional_float, read_points
 from orchestrator.store.study import StudyStore, TrialRecord
 from orchestrator.trial import Trial, TrialResult, TrialStatus
 
@@ -109,7 +109,7 @@ class CurveWatch:
                 self.store.record_progress(trial, p.epoch, value, decision)
                 if decision in (STOP, PAUSE):
                     self._halt(trial, w, decision, f"{self.optimizer.name}: {decision} after epoch {p.epoch:g}")
-            if w.last is not None:
+            if w.last is not None and self.max_cost is not None:  # (its started.json is read only for a budget)
                 running += self._seconds(trial, w.last) or 0.0
         spent = self.max_cost is not None and self.spent + running >= self.max_cost
         if spent:
@@ -140,22 +140,24 @@ class CurveWatch:
                                job_id=o.job_id, node=o.node, finished=self.clock(), budget=trial.budget,
                                halted=HALTED_AS[decision])
         p = w.last
-        seconds = self._seconds(trial, p, ended=self.clock()) or 0.0
         started = self._started(trial)
+        seconds = self._seconds(trial, p, ended=self.clock(), started=started) or 0.0
         gpus = float(started.get("gpus") or 0) if started else 0.0
         metrics = {**p.metrics, "epochs": p.epoch}
         return TrialResult(TrialStatus.SUCCESS, objective=p.metrics[self.task.objective], metrics=metrics,
                            wall_seconds=seconds, gpu_hours=seconds * gpus / 3600.0, job_id=o.job_id, node=o.node,
-                           started=_float(started.get("t")) if started else None, finished=self.clock(),
+                           started=optional_float(started.get("t")) if started else None, finished=self.clock(),
                            budget=p.epoch, halted=HALTED_AS[decision])
 
-    def _seconds(self, trial: Trial, p: ProgressPoint, ended: float | None = None) -> float | None:
+    def _seconds(self, trial: Trial, p: ProgressPoint, ended: float | None = None,
+                 started: dict[str, Any] | None = None) -> float | None:
         """Training seconds of the attempt: the job's own count when it gives one, else from the worker's
-        start to the point's time (now, for a line written without one; ``ended``, when the job ended later)."""
+        start (``started``, else read) to the point's time (now, for a line written without one; ``ended``,
+        when the job ended later)."""
         if p.seconds is not None:
             return p.seconds
-        started = self._started(trial)
-        t0 = _float(started.get("t")) if started else None
+        started = started if started is not None else self._started(trial)
+        t0 = optional_float(started.get("t")) if started else None
         end = ended if ended is not None else p.t if p.t is not None else self.clock()  # a line without its time
         return max(0.0, end - t0) if t0 is not None else None
 
@@ -165,8 +167,3 @@ class CurveWatch:
         except (OSError, StoreCorrupt):  # none yet, or corrupt: only the cost figure is the poorer for it
             return None
         return data if isinstance(data, dict) and data.get("attempt") == trial.attempt else None
-
-
-def _float(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-

@@ -77,11 +77,6 @@ class Trial:
         )
 
 
-#: why a trial ended before its budget: the strategy stopped it for good, or paused it (its checkpoint
-#: kept for a later continuation); "" for a trial that ran its whole budget
-HALTS = ("stopped", "paused")
-
-
 @dataclass(frozen=True)
 class TrialResult:
     """What one attempt of a trial produced.

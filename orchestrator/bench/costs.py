@@ -52,12 +52,12 @@ def acceptance(runs: pd.DataFrame, upto: int, reference: str = REFERENCE, at: in
     grid = np.round(np.arange(step, upto + step / 2, step), 6)
     means = regret_at(runs, grid).groupby("strategy", sort=False)[list(grid)].mean()
     end = regret_at(runs, np.array([float(upto)]))
+    ref_end = end[end["strategy"] == reference][float(upto)]
     rows = []
     for s, m in means.iterrows():
         reached = np.flatnonzero(m.to_numpy() <= target + 1e-12)
         cost = float(grid[reached[0]]) if len(reached) else float("inf")
         e = end[end["strategy"] == s][float(upto)]
-        ref_end = end[end["strategy"] == reference][float(upto)]
         rows.append({"strategy": s, "reference_trials": at, "target_regret": target, "reference_cost": ref_cost, "cost_to_target": cost,
                      "fraction_of_reference_cost": cost / ref_cost if ref_cost > 0 else float("inf"),
                      "regret_at_equal_cost": float(e.mean()), "ci95_at_equal_cost": ci95(e),

@@ -24,19 +24,13 @@ import pandas as pd
 from orchestrator.metalearning.metadata import MetaData
 from orchestrator.metalearning.project import project
 from orchestrator.metalearning.related import ranked_neighbours, relevant
-from orchestrator.optimizers.prior import SourcePrior, smac_vectors
+from orchestrator.optimizers.prior import SourcePrior, extra_trees, smac_vectors
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
 MAX_GRID = 2_000_000
 ROWS_PER_TASK = 1500
-
-
-def _extra_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
-    from sklearn.ensemble import ExtraTreesRegressor
-
-    return ExtraTreesRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
 
 
 def forest_predict(model: Any, x: np.ndarray) -> np.ndarray:
@@ -97,7 +91,7 @@ class GridPrior(SourcePrior):
             self.incumbents.append(self.config_of(self.vector_of(int(cell.idxmin()))))
             missing = np.isnan(norm[k])
             if missing.any():
-                model = _extra_trees(idx[m].astype(float), score[m], seed)
+                model = extra_trees(idx[m].astype(float), score[m], seed)
                 norm[k, missing] = model.predict(self.unflat(np.nonzero(missing)[0]).astype(float))
         self.norm = norm
 
@@ -181,7 +175,7 @@ class ModelPrior(SourcePrior):
             x = np.nan_to_num(smac_encode_frame(space, rows), nan=-1.0)
             y = rows["score"].to_numpy(dtype=float)
             self.tasks.append(str(t))
-            self.models.append(_extra_trees(x, y, seed))
+            self.models.append(extra_trees(x, y, seed))
             best = rows.nsmallest(50, "score")
             top = [p for p in (project(MetaData.config_of(r), space) for _, r in best[cols].iterrows()) if p]
             self.incumbents.append(top[0] if top else None)

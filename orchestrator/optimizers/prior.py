@@ -110,17 +110,21 @@ def self_tau(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, min_ob
     n = len(y)
     if n < min_obs:
         return None
-    from sklearn.ensemble import ExtraTreesRegressor
-
     xx = np.nan_to_num(x, nan=-1.0)
     pred = np.empty(n)
     order = np.random.default_rng(seed).permutation(n)
     for k in range(folds):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        model = ExtraTreesRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1)
-        pred[test] = model.fit(xx[train], y[train]).predict(xx[test])
+        pred[test] = extra_trees(xx[train], y[train], seed).predict(xx[test])
     return kendall_tau(pred, y)
+
+
+def extra_trees(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """The extra-trees regressor the source prior and the new task's self-ranking fit (NaN already encoded)."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    return ExtraTreesRegressor(n_estimators=30, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
 
 
 class LetGo:

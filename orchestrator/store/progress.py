@@ -1,6 +1,6 @@
 """progress.jsonl: a running trial's intermediate results, one JSON object per line (per epoch).
 
-The job appends (built-in jobs through ``jobs.progress``, a user's command to ``$ORCH_PROGRESS_FILE``);
+The job appends (built-in jobs through ``JobContext.report``, a user's command to ``$ORCH_PROGRESS_FILE``);
 the controller reads from the shared filesystem while the trial runs. A line is ``{"epoch": 3,
 "metrics": {"accuracy": 0.91}, "t": <unix time>}``; the metrics may also sit at the top level beside
 ``epoch`` (what a user's script writes most simply). An unterminated last line is a write in flight
@@ -50,8 +50,8 @@ def parse_point(line: bytes | str) -> ProgressPoint | None:
     raw = obj.get("metrics") if isinstance(obj.get("metrics"), dict) else {
         k: v for k, v in obj.items() if k not in _RESERVED}
     metrics = {str(k): float(v) for k, v in raw.items() if _number(v) and math.isfinite(float(v))}
-    return ProgressPoint(float(obj["epoch"]), metrics, _opt(obj.get("t")),
-                         int(obj["attempt"]) if _number(obj.get("attempt")) else None, _opt(obj.get("seconds")))
+    return ProgressPoint(float(obj["epoch"]), metrics, optional_float(obj.get("t")),
+                         int(obj["attempt"]) if _number(obj.get("attempt")) else None, optional_float(obj.get("seconds")))
 
 
 def read_points(path: Path, offset: int = 0) -> tuple[list[ProgressPoint], int]:
@@ -85,5 +85,6 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _opt(v: Any) -> float | None:
+def optional_float(v: Any) -> float | None:
+    """A JSON number as a float, anything else None."""
     return float(v) if _number(v) else None
