@@ -221,34 +221,34 @@ def strategy_options(req: TuneRequest, epochs: int | None = None, default_epochs
     if req.strategy_options is not None:
         return req.strategy_options
     default = entry.options
-    if isinstance(default, AshaOptions):
+    if isinstance(default, (AshaOptions, FidelityOptions)):
         hi = float(req.max_budget or epochs or default_epochs or default.max_budget)
-        lo = float(req.min_budget or default.min_budget)
+        # ASHA judges from its rungs' first epoch; Hyperband's lowest budget is eta^2 below the full one
+        lo = float(req.min_budget or (default.min_budget if isinstance(default, AshaOptions)
+                                      else max(1.0, round(hi / req.eta**2))))
         if not 0 < lo < hi:
             raise ConfigError(f"--min-budget/--max-budget: need 0 < min ({lo:g}) < max ({hi:g})")
         if req.eta < 2:
             raise ConfigError(f"--eta: must be at least 2, got {req.eta}")
+        if isinstance(default, FidelityOptions):
+            return FidelityOptions(lo, hi, req.eta)
         asha = replace(default, min_budget=lo, max_budget=hi, eta=req.eta)
-        if isinstance(asha, MetaAshaOptions) and req.warm_configs is not None:
-            if req.warm_configs < 0:
-                raise ConfigError(f"--warm-configs: must be 0 or more, got {req.warm_configs}")
-            asha = replace(asha, warm_configs=req.warm_configs)
-        return asha
-    if isinstance(default, FidelityOptions):
-        hi = float(req.max_budget or epochs or default_epochs or default.max_budget)
-        lo = float(req.min_budget or max(1.0, round(hi / req.eta**2)))
-        if not 0 < lo < hi:
-            raise ConfigError(f"--min-budget/--max-budget: need 0 < min ({lo:g}) < max ({hi:g})")
-        if req.eta < 2:
-            raise ConfigError(f"--eta: must be at least 2, got {req.eta}")
-        return FidelityOptions(lo, hi, req.eta)
+        return _warm_configs(req, asha) if isinstance(asha, MetaAshaOptions) else asha
     if isinstance(default, GridOptions):
         return GridOptions(req.grid_points)
-    if isinstance(default, MetaOptions) and req.warm_configs is not None:
-        if req.warm_configs < 0:
-            raise ConfigError(f"--warm-configs: must be 0 or more, got {req.warm_configs}")
-        return replace(default, warm_configs=req.warm_configs)
+    if isinstance(default, MetaOptions):
+        return _warm_configs(req, default)
     return default
+
+
+
+def _warm_configs(req: TuneRequest, opts: Any) -> Any:
+    """``opts`` with --warm-configs applied (0 or more), when given."""
+    if req.warm_configs is None:
+        return opts
+    if req.warm_configs < 0:
+        raise ConfigError(f"--warm-configs: must be 0 or more, got {req.warm_configs}")
+    return replace(opts, warm_configs=req.warm_configs)
 
 
 def _epochs(req: TuneRequest, options: dict[str, Any]) -> int | None:

@@ -116,7 +116,6 @@ class MetaAshaOptions(AshaOptions):
     meta-smac's proposals (``warm_configs``: its warm start's size)."""
 
     kind: ClassVar[str] = "meta-asha"
-    mode: str = "promotion"
     warm_configs: int = 3
 
 

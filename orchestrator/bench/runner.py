@@ -139,7 +139,7 @@ def run_curves(spec: RunSpec) -> RunResult:
     meta = suite.meta(exclude=spec.task) if learns else None
     options = entry.options if entry is not None else None
     cheap = isinstance(options, (FidelityOptions, AshaOptions))
-    if isinstance(options, (FidelityOptions, AshaOptions)):  # judged from the table's first telling epoch on
+    if cheap:  # judged from the table's first telling epoch on
         options = replace(options, min_budget=curves.min_budget, max_budget=curves.max_budget)
     t0 = time.time()
     strategy, _ = plan_strategy(spec.strategy, options if cheap else None, space, task, meta, spec.seed)

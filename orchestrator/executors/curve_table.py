@@ -67,6 +67,11 @@ class CurveTableExecutor(Executor):
         own = tp.checkpoint / CHECKPOINT
         if own.exists():
             return float(read_json(own, "checkpoint")["epoch"])
+        return self._source_epoch(tp)
+
+    @staticmethod
+    def _source_epoch(tp: TrialPaths) -> float:
+        """The epoch of the checkpoint the trial continues (``warm_start_from``), else 0."""
         source = read_json(tp.config, "trial config").get("warm_start_from")
         if source and (Path(source) / CHECKPOINT).exists():
             return float(read_json(Path(source) / CHECKPOINT, "checkpoint")["epoch"])
@@ -114,15 +119,9 @@ class CurveTableExecutor(Executor):
             self._ended.append(Outcome(trial.trial_id, trial.attempt, "COMPLETED"))
             return handle
         done = [p for p in read_points(paths.progress)[0] if p.attempt in (None, trial.attempt)]
-        after = self._start_epoch(trial, paths)
+        after = self._source_epoch(paths)
         self._start(trial, paths, handle, after, done=sum(1 for p in done if p.epoch > after))
         return handle
-
-    def _start_epoch(self, trial: Trial, paths: TrialPaths) -> float:
-        source = read_json(paths.config, "trial config").get("warm_start_from")
-        if source and (Path(source) / CHECKPOINT).exists():
-            return float(read_json(Path(source) / CHECKPOINT, "checkpoint")["epoch"])
-        return 0.0
 
     def stop(self, cancel: bool) -> None:
         self._running.clear()
