@@ -146,6 +146,25 @@ def _indices(hp: Any, col: pd.Series | None, n: int) -> np.ndarray:
     return col.map(lambda s: lookup.get(str(s), 0)).to_numpy(dtype=np.int64)
 
 
+def _bests(meta: MetaData, space: ConfigurationSpace, tasks: list[str]) -> list[dict[str, Any]]:
+    """The best successful trial of each of ``tasks`` projected onto ``space`` (those that project), each
+    configuration once, in the order of ``tasks``."""
+    from orchestrator.optimizers.base import config_key
+
+    ok = meta.ok[meta.ok["task"].isin(set(tasks))]
+    if not len(ok):
+        return []
+    cols = [c for c in ok.columns if c.startswith("hp:")]
+    best = ok.loc[ok.groupby("task", sort=True)["cost"].idxmin(), ["task", *cols]].set_index("task")
+    out: dict[str, dict[str, Any]] = {}
+    for t in tasks:
+        if t in best.index:
+            config = project(MetaData.config_of(best.loc[t]), space)
+            if config:
+                out.setdefault(config_key(config), config)
+    return list(out.values())
+
+
 class ModelPrior(SourcePrior):
     """S_s as an extra-trees regressor per source task, trained on its projected trials (the
     ``max_tasks`` nearest by meta-features when there are more)."""
@@ -157,9 +176,10 @@ class ModelPrior(SourcePrior):
         self.space = space
         self.samples = samples
         rng = np.random.default_rng(seed)
-        names = meta.task_names()
+        names = everyone = meta.task_names()
         if len(names) > max_tasks:
             names = sorted(nb.task for nb in ranked_neighbours(meta, dict(target or {}), space)[:max_tasks])
+        self.others = _bests(meta, space, sorted(set(everyone) - set(names)))
         scored = meta.scores(names)  # only the tasks used: a fraction of a million-row meta-dataset
         self.tasks, self.models, pool = [], [], []
         #: each task's best trial (the regressor, fit with min_samples_leaf=2, smooths a narrow optimum away)

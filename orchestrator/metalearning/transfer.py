@@ -38,16 +38,18 @@ META_BO_TASKS = 30
 
 def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
                   n_trials: int = 100, budget: float | None = None, n_warm: int = 3,
-                  warm: list[dict[str, Any]] | None = None) -> Optimizer:
+                  warm: list[dict[str, Any]] | None = None, every_best: bool = False) -> Optimizer:
     """meta-smac: SMAC whose random forest sees the source prior, with the portfolio, incumbent and
-    prior-greedy stages (plain SMAC when no past task relates to the space)."""
+    prior-greedy stages (plain SMAC when no past task relates to the space); ``every_best``: it tries every
+    related past task's best configuration, not only up to ``META_INCUMBENTS`` of the prior's tasks'."""
     from orchestrator.optimizers.transfer import TransferSmac
 
     meta = compatible(meta, space, task)
     target = dict(task.features) if task is not None else None
     prior = build_prior(space, meta, seed, target) if meta is not None else None
+    incumbents = max(META_INCUMBENTS, len(prior.tasks)) if every_best and prior is not None else META_INCUMBENTS
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
-                        greedy_until=META_GREEDY_UNTIL, incumbents=META_INCUMBENTS, warm=warm)
+                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, others=every_best)
 
 
 def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
@@ -143,7 +145,7 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
     from orchestrator.optimizers.asha import Asha
 
     searcher = transfer_smac(space, meta, task, seed=seed, n_trials=n_trials, budget=max_budget, n_warm=n_warm,
-                             warm=warm)
+                             warm=warm, every_best=True)
     model = None
     if meta is not None:
         job = task.job if task is not None else None

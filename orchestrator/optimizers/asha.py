@@ -31,11 +31,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from orchestrator.optimizers.base import CONTINUE, PAUSE, STOP, Optimizer, Suggestion, config_key
 
 #: (epoch -> cost reported so far, configuration) -> (predicted final cost, its standard deviation)
 Judge = Callable[[dict[float, float], dict], tuple[float, float]]
 MODES = ("promotion", "stopping")
+HOPELESS_Z = 1.645  # one-sided 95%
 
 
 @dataclass
@@ -133,7 +136,7 @@ class Asha(Optimizer):
             line.scores[k] = score
             self.recorded[k][key] = score
         k = crossed[-1]
-        if line.protected or self._goes_on(key, k):
+        if (line.protected and not self._hopeless(line)) or (not line.protected and self._goes_on(key, k)):
             line.promoted.add(k)
             return CONTINUE
         line.state = "pausing" if self.mode == "promotion" else "stopping"
@@ -146,6 +149,20 @@ class Asha(Optimizer):
         values = sorted(rec.values())
         rank = sum(v < rec[key] for v in values) / len(values)  # the share recorded there that did better
         return rank <= 1.0 / self.eta
+
+    def _hopeless(self, line: _Line) -> bool:
+        """A protected configuration is halted only when the judge is confident that it ends worse than the
+        best configuration that ran its whole budget: its predicted final cost ``HOPELESS_Z`` standard
+        deviations better still does not reach it (Domhan et al., IJCAI 2015: stop when the chance to beat
+        the best so far is under 5%)."""
+        if self.judge is None:
+            return False
+        finals = [l.reports[max(l.reports)] for l in self.lines.values()
+                  if l.state == "done" and l.reports and max(l.reports) >= self.max_budget - 1e-9]
+        if not finals:
+            return False
+        mean, sd = self.judge(dict(line.reports), line.suggestion.config)
+        return bool(np.isfinite(sd) and mean - HOPELESS_Z * sd > min(finals))
 
     def score(self, line: _Line) -> float:
         """What a rung ranks a configuration by: the judge's predicted final cost, else its last cost."""

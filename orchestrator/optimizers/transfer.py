@@ -35,11 +35,13 @@ class TransferSmac(Optimizer):
                  budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
                  greedy_until: int = 0, incumbents: int = 0, warm: list[dict[str, Any]] | None = None,
                  inner: Callable[[list[dict[str, Any]], TaskWeights | None], Optimizer] | None = None,
-                 letgo: LetGo | None = None) -> None:
+                 letgo: LetGo | None = None, others: bool = False) -> None:
         """``inner`` builds the optimiser of the other asks from the warm start and the task weights (a GP,
         meta-bnn's network); by default SMAC with the prior-augmented random forest. With ``letgo`` the
         prior proposes by its share (``LetGo``) instead of the fixed schedule, and a past task's best is
-        tried only while that task ranks the new task's results better than chance."""
+        tried only while that task ranks the new task's results better than chance. With ``others`` the best
+        configurations of the related past tasks outside the prior's nearest (``SourcePrior.others``) follow
+        the prior tasks' bests, the one the weighted past tasks like best first."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -52,6 +54,8 @@ class TransferSmac(Optimizer):
         self.incumbents: list[dict[str, Any] | None] = (list(prior.incumbents) if prior is not None and incumbents
                                                         else [])
         self.n_incumbents = incumbents
+        self.others: list[dict[str, Any]] = list(prior.others) if prior is not None and incumbents and others else []
+        self._s_others: np.ndarray | None = None
         self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
         self._rng = np.random.default_rng(seed)
         self._asked: set[str] = set()
@@ -166,7 +170,14 @@ class TransferSmac(Optimizer):
         for i in np.argsort(-self.weights.w, kind="stable"):
             if keys[i] is not None and keys[i] not in self._asked:
                 return self.incumbents[i]
-        return None
+        open_ = [j for j, c in enumerate(self.others) if config_key(c) not in self._asked]
+        if not open_:
+            return None
+        assert self.prior is not None
+        if self._s_others is None:
+            self._s_others = self.prior.values(smac_vectors(self.space, self.others))
+        liked = self.weights.w @ self._s_others[:, open_]
+        return self.others[open_[int(np.argmin(liked))]]
 
     def _prior_greedy(self) -> Suggestion | None:
         assert self.prior is not None
