@@ -298,7 +298,7 @@ class StudyLoop:
             source = self._promotion_source(trial)
             if source is not None:
                 trial = replace(trial, continues=source.trial.trial_id)
-            self.store.add_trial(trial, str(self.store.trial_paths(source.trial.trial_id).checkpoint) if source else None)
+            self.store.add_trial(trial)
             self.records[trial.trial_id] = TrialRecord(trial=trial)
             batch.append(trial)
         if batch:

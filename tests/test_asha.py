@@ -206,3 +206,30 @@ def test_the_protected_warm_start_runs_its_whole_budget_and_still_counts_at_the_
     asha.tell(warm, 7.0)
     other = asha.ask()
     assert asha.report(other, 1, 10.0) == PAUSE  # worse than the warm start's 9.0 recorded at rung 1
+
+
+def test_a_protected_configuration_is_halted_only_when_the_judge_is_sure_it_ends_worse() -> None:
+    """A warm-start configuration stops early only when its predicted final cost, 1.645 standard deviations
+    better, still does not reach the best full-budget result (and the searcher hears the prediction)."""
+    sd = {"x": 0.5}
+
+    def judge(reports: dict[float, float], config: dict) -> tuple[float, float]:
+        return reports[max(reports)] - 1.0, sd["x"]
+
+    searcher = Listed()
+    asha = Asha(searcher, min_budget=1, max_budget=4, eta=2, protect=3, judge=judge)
+    first = asha.ask()
+    assert asha.report(first, 1, 9.0) == CONTINUE  # nothing ran its whole budget yet: nothing to lose to
+    assert asha.report(first, 2, 7.0) == CONTINUE and asha.report(first, 4, 5.0) == CONTINUE
+    asha.tell(first, 5.0)
+    hopeless, close = asha.ask(), asha.ask()
+    assert asha.report(hopeless, 1, 9.0) == PAUSE  # predicted 8.0 +- 0.5: 7.18 at best, the best is 5.0
+    assert asha.report(close, 1, 6.0) == CONTINUE  # predicted 5.0: 4.18 at best could beat it
+    asha.tell(hopeless, 9.0)
+    assert (hopeless.config["x"], 8.0) in searcher.told
+    sd["x"] = float("inf")  # the judge knows nothing of this curve: the protection stands
+    unknown = Asha(Listed(), min_budget=1, max_budget=4, eta=2, protect=2, judge=judge)
+    a = unknown.ask()
+    unknown.report(a, 4, 1.0)
+    unknown.tell(a, 1.0)
+    assert unknown.report(unknown.ask(), 1, 50.0) == CONTINUE

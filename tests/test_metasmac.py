@@ -369,3 +369,35 @@ def test_meta_bo_lets_go_of_past_tasks_the_new_task_contradicts() -> None:
     assert contradict[:3] == ["meta: portfolio"] * 3
     late = contradict[8:]
     assert not any(o.startswith("meta:") for o in late) and "optuna-gp" in late
+
+
+def test_every_best_tries_the_past_tasks_left_out_of_the_prior_too() -> None:
+    """A model prior keeps the nearest 10 past tasks; with ``others`` (meta-asha) the best configurations of
+    the rest follow the prior tasks' bests as incumbent proposals, each once, before any prior-greedy ask."""
+    cs = space_from_yaml(SPACE)
+    meta = synthetic_meta(n_tasks=12)
+    prior = build_prior(cs, meta, seed=0, target={"rows": 100})
+    assert isinstance(prior, ModelPrior) and len(prior.tasks) == 10
+    left_out = sorted(set(meta.task_names()) - set(prior.tasks))
+    bests = [meta.ok[meta.ok["task"] == t].nsmallest(1, "cost").iloc[0] for t in left_out]
+    assert [(c["x"], c["y"]) for c in prior.others] == [
+        (pytest.approx(b["hp:x"], abs=1e-12), pytest.approx(b["hp:y"], abs=1e-12)) for b in bests]
+
+    def run(others: bool) -> tuple[list[str], list[str]]:
+        opt = TransferSmac(cs, prior, seed=0, n_trials=40, incumbents=12 if others else 10, greedy_until=8,
+                           others=others)
+        origins, keys = [], []
+        for _ in range(3 + 10 + 2 + 1):
+            s = opt.ask()
+            origins.append(s.origin)
+            keys.append(config_key(s.config))
+            opt.tell(s, (s.config["x"] - 0.3) ** 2 + (s.config["y"] + 0.2) ** 2)
+        opt.close()
+        return origins, keys
+
+    origins, keys = run(True)
+    wanted = {config_key(c) for c in (*prior.incumbents, *prior.others)} - set(keys[:3])
+    n_inc = origins.count("meta: incumbent")
+    assert n_inc == len(wanted) and set(keys[3:3 + n_inc]) == wanted and origins[3 + n_inc] == "meta: prior"
+    origins, keys = run(False)  # meta-smac: only the prior tasks' bests
+    assert not {config_key(c) for c in prior.others} & set(keys[3:3 + origins.count("meta: incumbent")])

@@ -112,6 +112,25 @@ def test_a_corrupt_result_file_is_a_crashed_trial(tmp_path: Path) -> None:
     assert r is not None and r.status is TrialStatus.CRASHED
 
 
+def test_a_retried_continuation_still_continues_its_checkpoint(tmp_path: Path) -> None:
+    """A resumed (or promoted) trial that is retried keeps the checkpoint it continues in its config.json:
+    a retry whose first attempt saved nothing copies it again instead of training from scratch."""
+    from dataclasses import replace
+
+    store = StudyStore.create(tmp_path, make_spec(), "{}")
+    store.add_trial(Trial("0000", {"x": 1}))
+    resumed = Trial("0001", {"x": 1}, continues="0000")
+    store.add_trial(resumed)
+    source = str(store.trial_paths("0000").checkpoint)
+    assert read_json(store.trial_paths("0001").config)["warm_start_from"] == source
+    assert read_json(store.trial_paths("0000").config)["warm_start_from"] is None
+    store.record_retry(resumed, "node failure")
+    store.write_trial_config(replace(resumed, attempt=1))
+    assert read_json(store.trial_paths("0001").config)["warm_start_from"] == source
+    asked = [e for e in store.journal.read() if e.get("event") == "asked"]
+    assert [e.get("warm_from") for e in asked] == [None, source]
+
+
 def test_lock_excludes_a_live_controller_and_takes_over_a_dead_one(tmp_path: Path) -> None:
     store = StudyStore.create(tmp_path, make_spec(), "{}")
     with store.locked():

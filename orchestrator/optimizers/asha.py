@@ -14,9 +14,10 @@ score there, and the rung decides:
 
 The score is the reported cost, or a learning-curve model's prediction of the configuration's final cost
 (``judge``: meta-asha). The searcher's first ``protect`` proposals (meta-asha: meta-smac's warm start,
-the configurations past tasks found best) run their whole budget: their scores count at the rungs, but
-a rung's early peers are no judge of them (on LCBench task 126025 the portfolio's best learns slowly
-and ASHA paused it at epoch 4 for good: regret .09 against meta-smac's 0). The searcher (random search, meta-smac) is told each configuration once, when
+the configurations past tasks found best) are not judged by a rung's early peers (on LCBench task 126025
+the portfolio's best learns slowly and ASHA paused it at epoch 4 for good: regret .09 against meta-smac's
+0); their scores count at the rungs, and one is halted at a rung only when the judge is 95% sure that it
+ends worse than the best configuration that ran its whole budget (``_hopeless``). The searcher (random search, meta-smac) is told each configuration once, when
 its first trial ends: the final cost, or for a halted one the judge's prediction (else the last cost).
 
 Hand-written, not Syne Tune's: its ASHA (0.16) only stops (no pause and resume), draws brackets from

@@ -55,6 +55,7 @@ class TransferSmac(Optimizer):
                                                         else [])
         self.n_incumbents = incumbents
         self.others: list[dict[str, Any]] = list(prior.others) if prior is not None and incumbents and others else []
+        self._other_keys = [config_key(c) for c in self.others]
         self._s_others: np.ndarray | None = None
         self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
         self._rng = np.random.default_rng(seed)
@@ -161,16 +162,18 @@ class TransferSmac(Optimizer):
         return self.incumbents[open_[int(np.argmin(liked))]]
 
     def _incumbent(self) -> dict[str, Any] | None:
-        """The untried best configuration of the past task weighted highest now, until ``n_incumbents``
-        of them have been tried (counted from the study's trials, so a resume continues the same way)."""
+        """The untried best configuration of the past task weighted highest now (then of the ``others``), until
+        ``n_incumbents`` of them have been tried (counted from the study's trials, so a resume continues the
+        same way)."""
         keys = self._incumbent_keys
-        if sum(1 for key in set(keys) if key is not None and key in self._asked) >= self.n_incumbents:
+        tried = {key for key in (*keys, *self._other_keys) if key is not None and key in self._asked}
+        if len(tried) >= self.n_incumbents:
             return None
         self._reweigh()
         for i in np.argsort(-self.weights.w, kind="stable"):
             if keys[i] is not None and keys[i] not in self._asked:
                 return self.incumbents[i]
-        open_ = [j for j, c in enumerate(self.others) if config_key(c) not in self._asked]
+        open_ = [j for j, key in enumerate(self._other_keys) if key not in self._asked]
         if not open_:
             return None
         assert self.prior is not None

@@ -160,15 +160,21 @@ class StudyStore:
     def trial_paths(self, trial_id: str) -> TrialPaths:
         return self.paths.trial(trial_id)
 
-    def add_trial(self, trial: Trial, warm_from: str | None = None) -> None:
+    def add_trial(self, trial: Trial) -> None:
+        warm_from = self.warm_from(trial)
         self.journal.append("asked", trial=trial.to_dict(), **({"warm_from": warm_from} if warm_from else {}))
-        self.write_trial_config(trial, warm_from)
+        self.write_trial_config(trial)
 
-    def write_trial_config(self, trial: Trial, warm_from: str | None = None) -> None:
-        """config.json: everything the worker needs to run the trial, written before submission.
+    def warm_from(self, trial: Trial) -> str | None:
+        """The checkpoint folder a trial continues (``trial.continues``: the same configuration at a lower
+        budget, a Hyperband promotion or a paused trial resumed), copied by the worker so that training
+        goes on instead of restarting; None for a trial that starts afresh."""
+        return str(self.trial_paths(trial.continues).checkpoint) if trial.continues else None
 
-        ``warm_from``: the checkpoint folder of the same configuration at a lower budget (a
-        Hyperband promotion), copied by the worker so that training continues instead of restarting."""
+    def write_trial_config(self, trial: Trial) -> None:
+        """config.json: everything the worker needs to run the trial, written before submission and again
+        for each retry (which keeps the checkpoint it continues: ``warm_from``)."""
+        warm_from = self.warm_from(trial)
         tp = self.trial_paths(trial.trial_id)
         tp.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(tp.config, {
