@@ -49,7 +49,7 @@ def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task |
     prior = build_prior(space, meta, seed, target) if meta is not None else None
     incumbents = len(prior.tasks) + len(prior.others) if every_best and prior is not None else META_INCUMBENTS
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
-                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, others=every_best)
+                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, others=True)
 
 
 def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
