@@ -372,8 +372,9 @@ def test_meta_bo_lets_go_of_past_tasks_the_new_task_contradicts() -> None:
 
 
 def test_every_best_tries_the_past_tasks_left_out_of_the_prior_too() -> None:
-    """A model prior keeps the nearest 10 past tasks; with ``others`` (meta-asha) the best configurations of
-    the rest follow the prior tasks' bests as incumbent proposals, each once, before any prior-greedy ask."""
+    """A model prior keeps the nearest 10 past tasks; the best configurations of the rest follow the prior
+    tasks' bests as incumbent proposals, each once, before any prior-greedy ask (meta-asha: all of them;
+    meta-smac: up to its cap, counted over both)."""
     cs = space_from_yaml(SPACE)
     meta = synthetic_meta(n_tasks=12)
     prior = build_prior(cs, meta, seed=0, target={"rows": 100})
@@ -383,9 +384,8 @@ def test_every_best_tries_the_past_tasks_left_out_of_the_prior_too() -> None:
     assert [(c["x"], c["y"]) for c in prior.others] == [
         (pytest.approx(b["hp:x"], abs=1e-12), pytest.approx(b["hp:y"], abs=1e-12)) for b in bests]
 
-    def run(others: bool) -> tuple[list[str], list[str]]:
-        opt = TransferSmac(cs, prior, seed=0, n_trials=40, incumbents=12 if others else 10, greedy_until=8,
-                           others=others)
+    def run(cap: int) -> tuple[list[str], list[str]]:
+        opt = TransferSmac(cs, prior, seed=0, n_trials=40, incumbents=cap, greedy_until=8)
         origins, keys = [], []
         for _ in range(3 + 10 + 2 + 1):
             s = opt.ask()
@@ -395,9 +395,11 @@ def test_every_best_tries_the_past_tasks_left_out_of_the_prior_too() -> None:
         opt.close()
         return origins, keys
 
-    origins, keys = run(True)
+    origins, keys = run(12)
     wanted = {config_key(c) for c in (*prior.incumbents, *prior.others)} - set(keys[:3])
     n_inc = origins.count("meta: incumbent")
     assert n_inc == len(wanted) and set(keys[3:3 + n_inc]) == wanted and origins[3 + n_inc] == "meta: prior"
-    origins, keys = run(False)  # meta-smac: only the prior tasks' bests
-    assert not {config_key(c) for c in prior.others} & set(keys[3:3 + origins.count("meta: incumbent")])
+    origins, keys = run(10)  # the cap counts the past bests tried, the portfolio's among them
+    bests = {config_key(c) for c in (*prior.incumbents, *prior.others)}
+    assert len(bests & set(keys[:3 + origins.count("meta: incumbent")])) == 10
+    assert origins[3 + origins.count("meta: incumbent")] == "meta: prior"

@@ -137,7 +137,7 @@ class Asha(Optimizer):
             line.scores[k] = score
             self.recorded[k][key] = score
         k = crossed[-1]
-        if (line.protected and not self._hopeless(line)) or (not line.protected and self._goes_on(key, k)):
+        if not self._hopeless(line) if line.protected else self._goes_on(key, k):
             line.promoted.add(k)
             return CONTINUE
         line.state = "pausing" if self.mode == "promotion" else "stopping"

@@ -36,7 +36,7 @@ class SourcePrior:
     incumbents: list[dict[str, Any] | None]
     #: the best evaluated configurations of the related past tasks left out of ``tasks`` (a model prior keeps
     #: the nearest few), each once
-    others: list[dict[str, Any]] = []
+    others: Sequence[dict[str, Any]] = ()
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """(n_tasks, n) normalised objectives of the rows of ``x`` (SMAC vectors)."""

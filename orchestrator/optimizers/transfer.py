@@ -4,8 +4,9 @@
    past tasks is SMAC's whole initial design.
 2. The past tasks are re-weighted from the new task's own results (how well each ranks them).
 3. Then (``incumbents``) each past task's own best configuration, the one it actually evaluated, in
-   the order of the weights: a task's best is often a narrow optimum that the smoothed prior ranks
-   low and that no consensus picks (on the fnn-regression table wine-white and Computers share their
+   the order of the weights, then those of the related tasks a model prior leaves out of its nearest few
+   (``SourcePrior.others``), the one the weighted past tasks like best first: a task's best is often a
+   narrow optimum that the smoothed prior ranks low and that no consensus picks (on the fnn-regression table wine-white and Computers share their
    best row, which ranks 93rd to 121st of 128 on the other four tasks).
 4. After that, every ask up to trial ``greedy_until`` and then every ``greedy_every``-th
    ask proposes the untried configuration the weighted past tasks like best ("prior-greedy"); the
@@ -35,13 +36,11 @@ class TransferSmac(Optimizer):
                  budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
                  greedy_until: int = 0, incumbents: int = 0, warm: list[dict[str, Any]] | None = None,
                  inner: Callable[[list[dict[str, Any]], TaskWeights | None], Optimizer] | None = None,
-                 letgo: LetGo | None = None, others: bool = False) -> None:
+                 letgo: LetGo | None = None) -> None:
         """``inner`` builds the optimiser of the other asks from the warm start and the task weights (a GP,
         meta-bnn's network); by default SMAC with the prior-augmented random forest. With ``letgo`` the
         prior proposes by its share (``LetGo``) instead of the fixed schedule, and a past task's best is
-        tried only while that task ranks the new task's results better than chance. With ``others`` the best
-        configurations of the related past tasks outside the prior's nearest (``SourcePrior.others``) follow
-        the prior tasks' bests, the one the weighted past tasks like best first."""
+        tried only while that task ranks the new task's results better than chance (of the prior's tasks only)."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -54,7 +53,7 @@ class TransferSmac(Optimizer):
         self.incumbents: list[dict[str, Any] | None] = (list(prior.incumbents) if prior is not None and incumbents
                                                         else [])
         self.n_incumbents = incumbents
-        self.others: list[dict[str, Any]] = list(prior.others) if prior is not None and incumbents and others else []
+        self.others: list[dict[str, Any]] = list(prior.others) if self.incumbents and letgo is None else []
         self._other_keys = [config_key(c) for c in self.others]
         self._s_others: np.ndarray | None = None
         self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
