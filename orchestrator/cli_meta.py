@@ -81,7 +81,7 @@ def meta_suggest(
     space: SpaceOpt = None,
     subsample: SubsampleOpt = None,
     model: ModelOpt = None,
-    selector: Annotated[str, typer.Option(help="meta-smac (what meta-smac and meta-bnn start with), portfolio, knn or model.")] = "meta-smac",
+    selector: Annotated[str, typer.Option(help="meta-smac (what meta-smac and meta-bnn start with), meta-asha (the same, cheapest first), meta-bo, best-of-others, portfolio, knn or model.")] = "meta-smac",
     n: Annotated[Optional[int], typer.Option("--n", help="How many configurations (default: what a study starts with: 3 for meta-smac, 5 for the others).")] = None,
     root: RootOpt = Path("results"), meta_root: MetaRootOpt = None,
     seed: Annotated[int, typer.Option(help="The study's seed (`orch tune --seed`): meta-smac samples candidates.")] = 0,

@@ -278,9 +278,10 @@ STRATEGIES: dict[str, Strategy] = {
                  "1/eta are paused, checkpoint kept, and resumed when they rise into it", _asha,
                  options=AshaOptions()),
         Strategy("meta-asha", "ASHA whose rungs rank trials by a learning-curve model learned from past "
-                 "studies' curves (their predicted final value), on meta-smac's proposals; its warm start "
-                 "runs whole",
-                 _meta_asha, options=MetaAshaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-smac"),
+                 "studies' curves (their predicted final value), on meta-smac's proposals and every related past "
+                 "task's best; its warm start runs cheapest first (past trials' seconds) and stops only when the "
+                 "curve model is sure it ends worse than the best finished trial",
+                 _meta_asha, options=MetaAshaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-asha"),
     )
 }
 

@@ -176,6 +176,38 @@ def test_the_curve_model_reads_the_meta_dataset_and_skips_halted_curves() -> Non
     assert parse_curve("[[2, 0.5], [1, 0.25], [3, null]]") == [(1.0, 0.25), (2.0, 0.5)]
 
 
+def test_a_configuration_past_tasks_trained_is_predicted_by_its_own_past_curves() -> None:
+    """A slow learner (flat for 4 epochs, then falling far) looks like the flat curves to a match on values;
+    its own curves on past tasks know better. Fewer than MIN_SAME of them: the match on values."""
+    import pandas as pd
+
+    from orchestrator.space import space_from_yaml
+
+    space = space_from_yaml("lr: {type: float, low: 0.0001, high: 1.0, log: true}\n")
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in _family(200):  # fast learners: nearly done by epoch 4
+        rows.append({"lr": float(rng.uniform(0.01, 1.0)), "curve": c})
+    for t in range(4):  # lr=0.001 on four past tasks: 1.0 until epoch 4, then down to 0.1-0.3
+        final = 0.1 + 0.05 * t
+        rows.append({"lr": 0.001, "curve": [(1.0, 1.0), (2.0, 1.0), (4.0, 1.0), (8.0, 0.6), (16.0, final)]})
+    rows.append({"lr": 0.002, "curve": [(1.0, 1.0), (2.0, 1.0), (4.0, 1.0), (8.0, 0.5), (16.0, 0.1)]})  # once
+    n = len(rows)
+    frame = pd.DataFrame({"study": [f"s{i % 5}" for i in range(n)], "task": [f"j:t{i % 5}" for i in range(n)],
+                          "job": "j", "objective": "loss", "direction": "minimize", "status": "SUCCESS",
+                          "value": [r["curve"][-1][1] for r in rows], "hp:lr": [r["lr"] for r in rows],
+                          "curve": [json.dumps(r["curve"]) for r in rows]})
+    model = curve_model(MetaData.from_frame(frame), space)
+    assert model is not None
+    early = {1.0: 1.0, 2.0: 1.0, 4.0: 1.0}
+    mean, sd = model.judge(early, {"lr": 0.001})
+    assert mean == pytest.approx(np.mean([0.1, 0.15, 0.2, 0.25])) and 0 < sd < 0.1
+    by_value = model.predict(early)
+    assert by_value[0] > 0.6 and model.judge(early, {"lr": 0.002}) == by_value  # one past curve: by value
+    assert model.judge(early, {"lr": 0.5}) == by_value  # never trained before
+    assert model.judge({16.0: 0.3}, {"lr": 0.001}) == (0.3, 0.0)
+
+
 def test_progress_lines_are_read_whole_and_in_either_shape(tmp_path: Path) -> None:
     path = tmp_path / "progress.jsonl"
     append_point(path, ProgressPoint(1, {"acc": 0.5}, attempt=0))

@@ -6,7 +6,8 @@
 (c) ``portfolio``: greedy set of configurations that together cover the past tasks best (no
     meta-features needed).
 ``meta-smac``: the greedy portfolio over the past tasks' per-task models (the source prior), which
-    meta-smac and meta-bnn start from, in a study as in the benchmark.
+    meta-smac and meta-bnn start from, in a study as in the benchmark; ``meta-asha``: the same, cheapest
+    first by the past trials' seconds.
 All of them only look at OTHER tasks; all candidates are projected into the new space.
 """
 
@@ -254,6 +255,21 @@ def transfer_bo(meta: MetaData, target: dict[str, Any], space: ConfigurationSpac
     return WarmStart("meta-bo", ws.configs, ws.reasons, ws.neighbours)
 
 
+def transfer_asha(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3,
+                  seed: int = 0) -> WarmStart:
+    """meta-asha's portfolio: meta-smac's, cheapest first by the past trials' seconds (``trial_cost``)."""
+    from orchestrator.metalearning.trial_cost import cheapest_order, trial_cost
+
+    ws = transfer(meta, target, space, n=n, seed=seed)
+    cost = trial_cost(relevant(meta, space), space) if len(ws.configs) > 1 else None
+    if cost is None:
+        return WarmStart("meta-asha", ws.configs, ws.reasons, ws.neighbours)
+    rel = cost.relative(ws.configs)
+    order = cheapest_order(ws.configs, cost)
+    reasons = [f"{ws.reasons[i]}; predicted time x{rel[i]:.2f} of a typical past trial" for i in order]
+    return WarmStart("meta-asha", [ws.configs[i] for i in order], reasons, ws.neighbours)
+
+
 def _seeded(space: ConfigurationSpace, seed: int) -> ConfigurationSpace:
     from ConfigSpace import ConfigurationSpace
 
@@ -280,5 +296,5 @@ def best_of_others(meta: MetaData, target: dict[str, Any], space: ConfigurationS
 
 
 #: every selector takes (meta, target meta-features, space, n, seed)
-SELECTORS = {"meta-smac": transfer, "meta-bo": transfer_bo, "knn": knn, "portfolio": portfolio, "model": model,
-             "best-of-others": best_of_others}
+SELECTORS = {"meta-smac": transfer, "meta-bo": transfer_bo, "meta-asha": transfer_asha, "knn": knn,
+             "portfolio": portfolio, "model": model, "best-of-others": best_of_others}

@@ -6,6 +6,7 @@ prior; this module builds the prior (and meta-bnn's pre-trained network) from pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.metalearning.metadata import MetaData
@@ -39,10 +40,12 @@ META_BO_TASKS = 30
 
 def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
                   n_trials: int = 100, budget: float | None = None, n_warm: int = 3,
-                  warm: list[dict[str, Any]] | None = None, every_best: bool = False) -> Optimizer:
+                  warm: list[dict[str, Any]] | None = None, every_best: bool = False,
+                  order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> Optimizer:
     """meta-smac: SMAC whose random forest sees the source prior, with the portfolio, incumbent and
     prior-greedy stages (plain SMAC when no past task relates to the space); ``every_best``: it tries every
-    related past task's best configuration, not only up to ``META_INCUMBENTS`` of them."""
+    related past task's best configuration, not only up to ``META_INCUMBENTS`` of them; ``order`` arranges the
+    portfolio it computes."""
     from orchestrator.optimizers.transfer import TransferSmac
 
     meta = compatible(meta, space, task)
@@ -50,7 +53,7 @@ def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task |
     prior = build_prior(space, meta, seed, target) if meta is not None else None
     incumbents = len(prior.tasks) + len(prior.others) if every_best and prior is not None else META_INCUMBENTS
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
-                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm)
+                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, order=order)
 
 
 def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
@@ -145,16 +148,34 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
     related past task's best configuration (``every_best``), not only the nearest tasks': at a rung's
     epochs a past best costs a fraction of a trial, and the ones whose curves fall behind stop there (on
     LCBench 24 of the 34 tasks have another task's best as their optimum, and they held 79% of full-budget
-    meta-smac's regret after 25 trials). Without past curves the rungs rank by the reported values (ASHA on
-    meta-smac's proposals)."""
+    meta-smac's regret after 25 trials). The portfolio runs cheapest first (``cost_order``), so that the
+    curve model has a finished result to halt an expensive one against. Without past curves the rungs rank
+    by the reported values (ASHA on meta-smac's proposals)."""
     from orchestrator.metalearning.curves import curve_model
     from orchestrator.optimizers.asha import Asha
 
     searcher = transfer_smac(space, meta, task, seed=seed, n_trials=n_trials, budget=max_budget, n_warm=n_warm,
-                             warm=warm, every_best=True)
+                             warm=warm, every_best=True, order=cost_order(meta, space, task))
     model = None
     if meta is not None:
         job = task.job if task is not None else None
-        model = meta.derived(("curve-model", job, space_key(space)), lambda: curve_model(compatible(meta, space, task)))
+        model = meta.derived(("curve-model", job, space_key(space)), lambda: curve_model(compatible(meta, space, task), space))
     return Asha(searcher, min_budget, max_budget, eta, mode=mode, judge=model.judge if model is not None else None,
                 name="meta-asha", protect=getattr(searcher, "n_warm", 0))
+
+
+def cost_order(meta: MetaData | None, space: ConfigurationSpace,
+               task: Task | None) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Arranges configurations cheapest first by the compatible past trials' seconds (``trial_cost``; as
+    they are without timed past trials); the model is fitted when first needed, once per meta-dataset."""
+    from orchestrator.metalearning.trial_cost import cheapest_first, trial_cost
+
+    def order(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if meta is None or len(configs) < 2:
+            return list(configs)
+        job = task.job if task is not None else None
+        cost = meta.derived(("trial-cost", job, space_key(space)),
+                            lambda: trial_cost(compatible(meta, space, task), space))
+        return cheapest_first(configs, cost)
+
+    return order

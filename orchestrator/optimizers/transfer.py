@@ -36,11 +36,14 @@ class TransferSmac(Optimizer):
                  budget: float | None = None, n_warm: int = 3, beta: float = 20.0, greedy_every: int = 2,
                  greedy_until: int = 0, incumbents: int = 0, warm: list[dict[str, Any]] | None = None,
                  inner: Callable[[list[dict[str, Any]], TaskWeights | None], Optimizer] | None = None,
-                 letgo: LetGo | None = None) -> None:
+                 letgo: LetGo | None = None,
+                 order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> None:
         """``inner`` builds the optimiser of the other asks from the warm start and the task weights (a GP,
         meta-bnn's network); by default SMAC with the prior-augmented random forest. With ``letgo`` the
         prior proposes by its share (``LetGo``) instead of the fixed schedule, and a past task's best is
-        tried only while that task ranks the new task's results better than chance (of the prior's tasks only)."""
+        tried only while that task ranks the new task's results better than chance (of the prior's tasks only).
+        ``order`` arranges the portfolio it computes (meta-asha: cheapest first); a recorded warm start keeps its
+        order."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -69,7 +72,8 @@ class TransferSmac(Optimizer):
             # computed even when a warm start was recorded (a study's): its draw of candidate configurations
             # comes first either way, so the prior-greedy asks that follow are the same as the benchmark's
             portfolio = self.portfolio(max(n_warm, 1))
-            warm = portfolio[:n_warm] if warm is None else warm
+            if warm is None:
+                warm = portfolio[:n_warm] if order is None else order(portfolio[:n_warm])
             if inner is None:
                 from orchestrator.optimizers.smac_prior import PriorRandomForest
 
