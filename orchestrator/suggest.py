@@ -5,7 +5,7 @@ creating one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
     """``command`` (with ``space``, optionally ``task_name``): a --command study's warm start."""
     from jobs.registry import DEFAULT_JOB, get_job, presets
     from orchestrator.space import load_space
-    from orchestrator.spec import MetaOptions
+    from orchestrator.spec import MetaAshaOptions, MetaOptions
     from orchestrator.strategies import STRATEGIES, plan_warm_start, strategy_of_selector
 
     selectors = list(dict.fromkeys(s.selector for s in STRATEGIES.values() if s.selector))
@@ -50,6 +50,6 @@ def suggest(job: str | None, data: str | None, space: str | None, selector: str,
         task = Task(info.name, dataset_label(data, info.datasets[0]), info.objective, info.minimize, features)
     meta = load_meta(meta_roots(root, extra_roots), exclude_study=None)
     learner = strategy_of_selector(selector)
-    assert isinstance(learner.options, MetaOptions)
-    options_ = learner.options if n is None else MetaOptions(warm_configs=n)
+    assert isinstance(learner.options, (MetaOptions, MetaAshaOptions))
+    options_ = learner.options if n is None else replace(learner.options, warm_configs=n)
     return Suggestion(task, cs, plan_warm_start(learner.name, cs, task, meta, seed, options_))

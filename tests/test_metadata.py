@@ -160,3 +160,11 @@ def test_meta_suggest_prints_what_a_study_starts_with(tmp_path: Path) -> None:
     assert loop.spec.strategy.warm is not None
     assert list(loop.spec.strategy.warm.configs) == shown.plan.configs
     assert loop.spec.strategy.warm.studies == ("past-d1", "past-d2", "past-d3")
+    asha = suggest("fnn-regression", "wine-red", None, "meta-asha", 2, root, [], {"data": "wine-red"}, seed=1)
+    assert asha.plan.selector == "meta-asha" and len(asha.plan.configs) == 2  # its options are MetaAshaOptions
+    loop, _ = prepare(TuneRequest(root=root, study="new-asha", job="fnn-regression", job_options={"data": "wine-red"},
+                                  strategy="meta-asha", trials=4, seed=1))
+    loop.executor.close()
+    assert loop.spec.strategy.warm is not None and loop.spec.strategy.warm.selector == "meta-asha"
+    shown = suggest("fnn-regression", "wine-red", None, "meta-asha", None, root, [], {"data": "wine-red"}, seed=1)
+    assert list(loop.spec.strategy.warm.configs) == shown.plan.configs

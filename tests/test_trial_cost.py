@@ -49,12 +49,13 @@ def test_halted_and_shorter_trials_do_not_count_and_untimed_tasks_give_no_model(
     cs = space_from_yaml(SPACE)
     meta = timed_meta()
     df = meta.df.copy()
-    # a halted trial and a hyperband trial on a third of the budget: seconds of a partial run, cheap
+    # a halted trial, a hyperband trial on a third of the budget, a continuation: seconds of part of a run
     extra = df.iloc[:40].copy()
     extra["wall_seconds"] = 1e-3
     extra["halted"] = ["paused"] * 20 + [None] * 20
+    extra["continues"] = [None] * 30 + ["t0001"] * 10  # a resumed trial's seconds are those after its pause
     df["budget"] = 27.0
-    extra["budget"] = [27.0] * 20 + [9.0] * 20
+    extra["budget"] = [27.0] * 20 + [9.0] * 10 + [27.0] * 10
     both = MetaData.from_frame(pd.concat([df, extra], ignore_index=True))
     probe = [{"x": 0.0, "y": -0.8}, {"x": 0.0, "y": 0.8}]
     cost, clean = trial_cost(both, cs), trial_cost(MetaData.from_frame(df), cs)

@@ -198,7 +198,7 @@ def _read_file(path: Path) -> tuple[pd.DataFrame | None, str | None]:
 
 
 def _lean(columns: Iterable[str]) -> list[str]:
-    keep = {*REQUIRED, "budget", "wall_seconds", "halted", "curve", "_file"}
+    keep = {*REQUIRED, "budget", "wall_seconds", "halted", "continues", "curve", "_file"}
     return [c for c in columns if c in keep or c.startswith(("hp:", "mf:"))]
 
 

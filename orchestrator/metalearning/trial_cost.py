@@ -42,8 +42,9 @@ class TrialCost:
 
 
 def timed_trials(meta: MetaData) -> Any:
-    """The past trials that ran their whole budget with a positive time: ``ok`` (not halted), and of a task
-    whose trials ran several budgets (hyperband), only those at its largest."""
+    """The past trials that ran their whole budget from scratch with a positive time: ``ok`` (not halted),
+    not a continuation of a paused trial (its seconds are those after the pause), and of a task whose
+    trials ran several budgets (hyperband), only those at its largest."""
     import pandas as pd
 
     ok = meta.ok
@@ -51,6 +52,8 @@ def timed_trials(meta: MetaData) -> Any:
         return ok.iloc[:0]
     sec = pd.to_numeric(ok["wall_seconds"], errors="coerce")
     keep = np.isfinite(sec) & (sec > 0)
+    if "continues" in ok.columns:
+        keep &= ok["continues"].isna() | (ok["continues"].astype(str) == "")
     if "budget" in ok.columns:
         budget = pd.to_numeric(ok["budget"], errors="coerce")
         top = budget.groupby(ok["task"]).transform("max")
