@@ -89,8 +89,8 @@ def regret_vs_cost_units(cost: pd.DataFrame, path: Path, title: str,
         c, r = reference
         ax.axhline(r, color="grey", ls="--", lw=1)
         ax.axvline(c / 3, color="grey", ls=":", lw=1)
-        ax.annotate("meta-smac@25 regret", (1, r), textcoords="offset points", xytext=(2, 3), fontsize=8,
-                    color="grey")
+        ax.annotate("meta-smac@25 regret", (float(cost["cost"].max()), r), textcoords="offset points",
+                    xytext=(-2, 3), fontsize=8, color="grey", ha="right")  # right: the legend sits lower left
         ax.annotate("1/3 of its cost", (c / 3, min(1, ax.get_ylim()[1])), fontsize=8,
                     color="grey", textcoords="offset points", xytext=(3, -12))
     ax.set_yscale("log")
