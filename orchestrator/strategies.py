@@ -279,8 +279,9 @@ STRATEGIES: dict[str, Strategy] = {
                  options=AshaOptions()),
         Strategy("meta-asha", "ASHA whose rungs rank trials by a learning-curve model learned from past "
                  "studies' curves (their predicted final value), on meta-smac's proposals and every related past "
-                 "task's best; its warm start runs cheapest first (past trials' seconds) and stops only when the "
-                 "curve model is sure it ends worse than the best finished trial",
+                 "task's best; its warm start runs cheapest first (past trials' seconds), its slowest joins the "
+                 "past bests, and the others stop only when the curve model is sure they end worse than the best "
+                 "finished trial",
                  _meta_asha, options=MetaAshaOptions(warm_configs=META_WARM_CONFIGS), selector="meta-asha"),
     )
 }

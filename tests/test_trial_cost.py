@@ -66,8 +66,9 @@ def test_halted_and_shorter_trials_do_not_count_and_untimed_tasks_give_no_model(
 
 
 def test_meta_asha_runs_the_portfolio_cheapest_first_in_a_study_as_in_the_benchmark() -> None:
-    """meta-smac's portfolio, the same configurations, cheapest first; the recorded warm start of a study
-    (`orch meta suggest --selector meta-asha`, what `orch tune --strategy meta-asha` records) is the
+    """meta-smac's portfolio, cheapest first: the two cheaper configurations run first and whole (protected),
+    the slowest joins the past tasks' bests, judged at the rungs like them; the recorded warm start of a
+    study (`orch meta suggest --selector meta-asha`, what `orch tune --strategy meta-asha` records) is the
     same list in the same order, with the predicted time as its reason; untimed past trials keep the
     portfolio's order."""
     cs = space_from_yaml(SPACE)
@@ -75,17 +76,22 @@ def test_meta_asha_runs_the_portfolio_cheapest_first_in_a_study_as_in_the_benchm
     smac = transfer_smac(cs, meta, None, seed=0, n_trials=20)
     asha = meta_asha(cs, meta, None, seed=0, n_trials=20, min_budget=1, max_budget=9)
     portfolio = [smac.ask().config for _ in range(3)]
-    first = [asha.ask().config for _ in range(3)]
-    assert {config_key(c) for c in first} == {config_key(c) for c in portfolio}
     cost = trial_cost(meta, cs)
     assert cost is not None
-    rel = cost.relative(first)
-    assert list(rel) == sorted(rel) and rel[-1] > 1.5 * rel[0]
-    assert [config_key(c) for c in first] != [config_key(c) for c in portfolio]  # this portfolio was not
+    ordered = sorted(portfolio, key=lambda c: float(cost.relative([c])[0]))
+    assert [config_key(c) for c in ordered] != [config_key(c) for c in portfolio]  # this portfolio was not
+    assert asha.protect == 2 and asha.searcher.n_warm == 2
+    asked = [asha.ask() for _ in range(20)]
+    assert [config_key(s.config) for s in asked[:2]] == [config_key(c) for c in ordered[:2]]
+    assert [s.origin for s in asked[:2]] == ["meta: portfolio"] * 2
+    later = {config_key(s.config): s.origin for s in asked[2:]}
+    assert later.get(config_key(ordered[2])) == "meta: incumbent"  # the slowest, among the past bests
+    rel = cost.relative(ordered)
+    assert rel[-1] > 1.5 * rel[0]
     ws = selectors.SELECTORS["meta-asha"](meta, {}, cs, n=3, seed=0)
-    assert [config_key(c) for c in ws.configs] == [config_key(c) for c in first]
+    assert [config_key(c) for c in ws.configs] == [config_key(c) for c in ordered]
     assert all("predicted time x" in r for r in ws.reasons)
     untimed = timed_meta(timed=False)
     plain = meta_asha(cs, untimed, None, seed=0, n_trials=20, min_budget=1, max_budget=9)
     smac = transfer_smac(cs, untimed, None, seed=0, n_trials=20)
-    assert [config_key(plain.ask().config) for _ in range(3)] == [config_key(smac.ask().config) for _ in range(3)]
+    assert [config_key(plain.ask().config) for _ in range(2)] == [config_key(smac.ask().config) for _ in range(2)]

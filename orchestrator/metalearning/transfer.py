@@ -41,11 +41,12 @@ META_BO_TASKS = 30
 def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
                   n_trials: int = 100, budget: float | None = None, n_warm: int = 3,
                   warm: list[dict[str, Any]] | None = None, every_best: bool = False,
-                  order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> Optimizer:
+                  order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+                  defer: int = 0) -> Optimizer:
     """meta-smac: SMAC whose random forest sees the source prior, with the portfolio, incumbent and
     prior-greedy stages (plain SMAC when no past task relates to the space); ``every_best``: it tries every
     related past task's best configuration, not only up to ``META_INCUMBENTS`` of them; ``order`` arranges the
-    portfolio it computes."""
+    portfolio it computes and its last ``defer`` configurations join the past bests."""
     from orchestrator.optimizers.transfer import TransferSmac
 
     meta = compatible(meta, space, task)
@@ -53,7 +54,8 @@ def transfer_smac(space: ConfigurationSpace, meta: MetaData | None, task: Task |
     prior = build_prior(space, meta, seed, target) if meta is not None else None
     incumbents = len(prior.tasks) + len(prior.others) if every_best and prior is not None else META_INCUMBENTS
     return TransferSmac(space, prior, seed=seed, n_trials=n_trials, budget=budget, n_warm=n_warm,
-                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, order=order)
+                        greedy_until=META_GREEDY_UNTIL, incumbents=incumbents, warm=warm, order=order,
+                        defer=defer)
 
 
 def meta_bo(space: ConfigurationSpace, meta: MetaData | None, task: Task | None, seed: int = 0,
@@ -148,14 +150,17 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
     related past task's best configuration (``every_best``), not only the nearest tasks': at a rung's
     epochs a past best costs a fraction of a trial, and the ones whose curves fall behind stop there (on
     LCBench 24 of the 34 tasks have another task's best as their optimum, and they held 79% of full-budget
-    meta-smac's regret after 25 trials). The portfolio runs cheapest first (``cost_order``), so that the
-    curve model has a finished result to halt an expensive one against. Without past curves the rungs rank
+    meta-smac's regret after 25 trials). The portfolio runs cheapest first (``cost_order``), and its slowest
+    configuration joins the past bests instead of running whole first: on LCBench the past tasks'
+    favourite is also the slowest (a wide network, small batch: 5-6 times the median trial), and run
+    whole it cost more than the past bests that found better. Without past curves the rungs rank
     by the reported values (ASHA on meta-smac's proposals)."""
     from orchestrator.metalearning.curves import curve_model
     from orchestrator.optimizers.asha import Asha
 
     searcher = transfer_smac(space, meta, task, seed=seed, n_trials=n_trials, budget=max_budget, n_warm=n_warm,
-                             warm=warm, every_best=True, order=cost_order(meta, space, task))
+                             warm=warm, every_best=True, order=cost_order(meta, space, task),
+                             defer=1 if n_warm > 1 else 0)
     model = None
     if meta is not None:
         job = task.job if task is not None else None

@@ -37,13 +37,15 @@ class TransferSmac(Optimizer):
                  greedy_until: int = 0, incumbents: int = 0, warm: list[dict[str, Any]] | None = None,
                  inner: Callable[[list[dict[str, Any]], TaskWeights | None], Optimizer] | None = None,
                  letgo: LetGo | None = None,
-                 order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> None:
+                 order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+                 defer: int = 0) -> None:
         """``inner`` builds the optimiser of the other asks from the warm start and the task weights (a GP,
         meta-bnn's network); by default SMAC with the prior-augmented random forest. With ``letgo`` the
         prior proposes by its share (``LetGo``) instead of the fixed schedule, and a past task's best is
         tried only while that task ranks the new task's results better than chance (of the prior's tasks only).
         ``order`` arranges the portfolio it computes (meta-asha: cheapest first); a recorded warm start keeps its
-        order."""
+        order. The last ``defer`` configurations of the warm start (meta-asha: the slowest) are not evaluated
+        first but join the past tasks' bests (``others``)."""
         from orchestrator.optimizers.smac import SmacOptimizer
 
         self.space, self.prior, self.budget = space, prior, budget
@@ -78,6 +80,12 @@ class TransferSmac(Optimizer):
                 from orchestrator.optimizers.smac_prior import PriorRandomForest
 
                 model = PriorRandomForest(space, prior, self.weights, seed=seed)
+        if defer and warm and len(warm) > defer:
+            self.others = [*self.others, *warm[-defer:]]
+            self._other_keys = [config_key(c) for c in self.others]
+            self.n_incumbents += defer
+            warm = warm[:-defer]
+            self.n_warm = len(warm)
         self.warm = list(warm or [])
         self.smac: Optimizer = (inner(self.warm, getattr(self, "weights", None)) if inner is not None else
                                 SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
