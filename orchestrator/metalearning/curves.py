@@ -21,6 +21,7 @@ nodes, none here) and they learn nothing from the user's own past studies; a par
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ class CurveModel:
 
     def __init__(self, curves: Iterable[Sequence[tuple[float, float]]], k: int = K, features: int = FEATURES,
                  keys: Iterable[Any] | None = None, key_of: Callable[[dict[str, Any]], Any] | None = None) -> None:
-        pairs = [(c, key) for c, key in zip(curves, keys if keys is not None else _nones()) if len(c) >= 2]
+        pairs = [(c, key) for c, key in zip(curves, keys if keys is not None else itertools.repeat(None)) if len(c) >= 2]
         ends = [c[-1][0] for c, _ in pairs]
         self.final_epoch = float(max(set(ends), key=ends.count)) if ends else 0.0
         pairs = [(c, key) for c, key in pairs if c[-1][0] == self.final_epoch]
@@ -109,7 +110,7 @@ class CurveModel:
         epochs = [e for e in sorted(reports) if e in self._col][-self.features:]
         if not epochs or max(reports) >= self.final_epoch:
             return last, (0.0 if max(reports) >= self.final_epoch else float("inf"))
-        same = self._same.get(key, []) if key is not None else []
+        same = self._same.get(key, [])  # None: no configuration (never a key)
         if len(same) >= MIN_SAME:
             d = self.final[same] - self.values[same, self._col[epochs[-1]]]
             d = d[np.isfinite(d)]
@@ -137,11 +138,6 @@ class CurveModel:
         if name not in self._keys:
             self._keys[name] = self.key_of(config)
         return self._keys[name]
-
-
-def _nones() -> Iterable[None]:
-    while True:
-        yield None
 
 
 def vector_key(vector: np.ndarray) -> bytes:

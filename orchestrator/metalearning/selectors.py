@@ -258,14 +258,13 @@ def transfer_bo(meta: MetaData, target: dict[str, Any], space: ConfigurationSpac
 def transfer_asha(meta: MetaData, target: dict[str, Any], space: ConfigurationSpace, n: int = 3,
                   seed: int = 0) -> WarmStart:
     """meta-asha's portfolio: meta-smac's, cheapest first by the past trials' seconds (``trial_cost``)."""
-    from orchestrator.metalearning.trial_cost import cheapest_order, trial_cost
+    from orchestrator.metalearning.trial_cost import trial_cost
 
     ws = transfer(meta, target, space, n=n, seed=seed)
     cost = trial_cost(relevant(meta, space), space) if len(ws.configs) > 1 else None
     if cost is None:
         return WarmStart("meta-asha", ws.configs, ws.reasons, ws.neighbours)
-    rel = cost.relative(ws.configs)
-    order = cheapest_order(ws.configs, cost)
+    order, rel = cost.ranked(ws.configs)
     reasons = [f"{ws.reasons[i]}; predicted time x{rel[i]:.2f} of a typical past trial" for i in order]
     return WarmStart("meta-asha", [ws.configs[i] for i in order], reasons, ws.neighbours)
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 META_GREEDY_UNTIL = 8
 #: meta-smac tries up to this many past tasks' own best configurations after the portfolio (the highest
 #: weighted of the prior's tasks first, then the other related tasks'; on LCBench the model prior keeps 10
-#: of 33 tasks, 5 distinct bests: regret at 10 / 25 trials .0163 / .0122 with only those, .0074 / .0028). Seeds 0-9, 25 trials, mean regret at 10 / 25 trials and median trials to random search's
+#: of 33 tasks, 5 distinct bests: regret at 10 / 25 trials .0163 / .0122 with only those, .0074 / .0028).
+#: Seeds 0-9, 25 trials, mean regret at 10 / 25 trials and median trials to random search's
 #: exact 100-trial quality, without against with: fnn-regression .0224 / .0082 / 15 vs .0185 / .0031 / 9
 #: (wine-white and Computers share a best row that the other four tasks rank 93rd to 121st of 128), its wide
 #: space .0079 / .0037 vs .0087 / .0043 (tasks that agree: the consensus was already there); hpobench-nn
@@ -160,11 +161,12 @@ def meta_asha(space: ConfigurationSpace, meta: MetaData | None, task: Task | Non
 
     searcher = transfer_smac(space, meta, task, seed=seed, n_trials=n_trials, budget=max_budget, n_warm=n_warm,
                              warm=warm, every_best=True, order=cost_order(meta, space, task),
-                             defer=1 if n_warm > 1 else 0)
+                             defer=1)
     model = None
     if meta is not None:
         job = task.job if task is not None else None
-        model = meta.derived(("curve-model", job, space_key(space)), lambda: curve_model(compatible(meta, space, task), space))
+        model = meta.derived(("curve-model", job, space_key(space)),
+                             lambda: curve_model(compatible(meta, space, task), space))
     return Asha(searcher, min_budget, max_budget, eta, mode=mode, judge=model.judge if model is not None else None,
                 name="meta-asha", protect=getattr(searcher, "n_warm", 0))
 

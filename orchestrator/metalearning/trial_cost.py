@@ -40,6 +40,11 @@ class TrialCost:
         x = np.ascontiguousarray(np.nan_to_num(smac_vectors(self.space, configs), nan=-1.0), dtype=np.float32)
         return np.exp(forest_predict(self.model, x))
 
+    def ranked(self, configs: Sequence[dict[str, Any]]) -> tuple[list[int], np.ndarray]:
+        """Indices of ``configs`` cheapest first (ties keep their order) and their relative costs."""
+        rel = self.relative(configs)
+        return [int(i) for i in np.argsort(rel, kind="stable")], rel
+
 
 def timed_trials(meta: MetaData) -> Any:
     """The past trials that ran their whole budget from scratch with a positive time: ``ok`` (not halted),
@@ -57,7 +62,7 @@ def timed_trials(meta: MetaData) -> Any:
     if "budget" in ok.columns:
         budget = pd.to_numeric(ok["budget"], errors="coerce")
         top = budget.groupby(ok["task"]).transform("max")
-        keep &= budget.isna() | top.isna() | (budget >= top)
+        keep &= budget.isna() | (budget >= top)
     out = ok[keep].copy()
     out["log_seconds"] = np.log(sec[keep].astype(float))
     return out
@@ -86,13 +91,8 @@ def trial_cost(meta: MetaData | None, space: ConfigurationSpace, seed: int = 0) 
     return TrialCost(space, extra_trees(x, rows["ratio"].to_numpy(dtype=float), seed), len(parts), len(rows))
 
 
-def cheapest_order(configs: Sequence[dict[str, Any]], cost: TrialCost | None) -> list[int]:
-    """Indices of ``configs`` by predicted cost, cheapest first (ties keep their order; all of them in
-    order without a model)."""
-    if cost is None or len(configs) < 2:
-        return list(range(len(configs)))
-    return [int(i) for i in np.argsort(cost.relative(configs), kind="stable")]
-
-
 def cheapest_first(configs: Sequence[dict[str, Any]], cost: TrialCost | None) -> list[dict[str, Any]]:
-    return [configs[i] for i in cheapest_order(configs, cost)]
+    """``configs`` by predicted cost, cheapest first; as they are without a model."""
+    if cost is None or len(configs) < 2:
+        return list(configs)
+    return [configs[i] for i in cost.ranked(configs)[0]]

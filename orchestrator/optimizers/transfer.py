@@ -6,8 +6,9 @@
 3. Then (``incumbents``) each past task's own best configuration, the one it actually evaluated, in
    the order of the weights, then those of the related tasks a model prior leaves out of its nearest few
    (``SourcePrior.others``), the one the weighted past tasks like best first: a task's best is often a
-   narrow optimum that the smoothed prior ranks low and that no consensus picks (on the fnn-regression table wine-white and Computers share their
-   best row, which ranks 93rd to 121st of 128 on the other four tasks).
+   narrow optimum that the smoothed prior ranks low and that no consensus picks (on the fnn-regression
+   table wine-white and Computers share their best row, which ranks 93rd to 121st of 128 on the other four
+   tasks).
 4. After that, every ask up to trial ``greedy_until`` and then every ``greedy_every``-th
    ask proposes the untried configuration the weighted past tasks like best ("prior-greedy"); the
    other asks are SMAC's, whose random forest also sees every past task's opinion of a configuration
@@ -59,7 +60,6 @@ class TransferSmac(Optimizer):
                                                         else [])
         self.n_incumbents = incumbents
         self.others: list[dict[str, Any]] = list(prior.others) if self.incumbents and letgo is None else []
-        self._other_keys = [config_key(c) for c in self.others]
         self._s_others: np.ndarray | None = None
         self._incumbent_keys = [config_key(c) if c is not None else None for c in self.incumbents]
         self._rng = np.random.default_rng(seed)
@@ -81,11 +81,11 @@ class TransferSmac(Optimizer):
 
                 model = PriorRandomForest(space, prior, self.weights, seed=seed)
         if defer and warm and len(warm) > defer:
-            self.others = [*self.others, *warm[-defer:]]
-            self._other_keys = [config_key(c) for c in self.others]
+            warm, deferred = warm[:-defer], warm[-defer:]
+            self.others += deferred
             self.n_incumbents += defer
-            warm = warm[:-defer]
             self.n_warm = len(warm)
+        self._other_keys = [config_key(c) for c in self.others]
         self.warm = list(warm or [])
         self.smac: Optimizer = (inner(self.warm, getattr(self, "weights", None)) if inner is not None else
                                 SmacOptimizer(space, seed=seed, n_trials=n_trials, budget=budget,
